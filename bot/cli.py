@@ -1,0 +1,68 @@
+"""Command-line: `flask --app bot db upgrade|downgrade`, `flask --app bot worker`, `flask --app bot sweep`."""
+from __future__ import annotations
+
+import threading
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
+from rq import SimpleWorker
+
+from bot import queues
+
+db_cli = AppGroup("db", help="Database migrations (Alembic).")
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from storage.migrate import upgrade
+
+    upgrade(current_app.config["SETTINGS"].database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@db_cli.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    from storage.migrate import downgrade
+
+    downgrade(current_app.config["SETTINGS"].database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@click.command("worker")
+@click.option("--queues", "queue_names", default=",".join(queues.ALL), show_default=True, help="Comma-separated queues.")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option("--sweeper/--no-sweeper", default=True, show_default=True, help="Run the sweeper thread.")
+@with_appcontext
+def worker(queue_names: str, burst: bool, sweeper: bool) -> None:
+    """An RQ worker that runs jobs in this process (no fork per job), with RQ's scheduler for retries."""
+    from bot import sweeper as sweeper_mod
+
+    app = current_app._get_current_object()
+    stop = threading.Event()
+    if sweeper:
+        sweeper_mod.start_thread(app, stop)
+    names = [name.strip() for name in queue_names.split(",") if name.strip()]
+    w = SimpleWorker([queues.queue(name) for name in names], connection=queues.redis())
+    try:
+        w.work(burst=burst, with_scheduler=True)
+    finally:
+        stop.set()
+
+
+@click.command("sweep")
+@with_appcontext
+def sweep_command() -> None:
+    """One sweeper pass: enqueue stored messages that are on no queue."""
+    from bot.sweeper import sweep
+
+    click.echo(sweep())
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(db_cli)
+    app.cli.add_command(worker)
+    app.cli.add_command(sweep_command)

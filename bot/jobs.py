@@ -1,0 +1,104 @@
+"""RQ jobs for inbound messages. Jobs take ids, reload rows and keep no session open while waiting.
+
+One citizen's messages are handled one at a time and in arrival order, whichever worker runs the
+job: the job takes the citizen's Redis lock, then handles every stored, unhandled message of that
+citizen oldest first. Other citizens' jobs run in parallel on other workers.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Callable, TypeVar
+
+from flask import current_app, has_app_context
+from redis.exceptions import LockError, LockNotOwnedError
+from sqlalchemy import select
+
+from bot import queues
+from storage import db
+from storage.models import Conversation, InboundMessage, InboundStatus, OutboundMessage, utcnow
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable)
+_worker_app = None
+
+
+def in_app_context(func: F) -> F:
+    """Run a job inside the app context (the worker command pushes one; a bare `rq worker` does not)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        if has_app_context():
+            return func(*args, **kwargs)
+        global _worker_app
+        if _worker_app is None:
+            from bot import create_app
+
+            _worker_app = create_app()
+        with _worker_app.app_context():
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class CitizenBusy(RuntimeError):
+    """Another worker held the citizen's lock for too long; RQ retries the job."""
+
+
+def _handle(session, message: InboundMessage) -> list[int]:
+    """Decide the reply to one message, store it, mark the message processed (one transaction)."""
+    from flows.router import respond
+
+    conversation = message.citizen.conversation
+    if conversation is None:
+        conversation = Conversation(citizen=message.citizen, state={})
+        session.add(conversation)
+    replies = respond(message, conversation, current_app.config["PRODUCT"])
+    outbound = [OutboundMessage(citizen_id=message.citizen_id, in_reply_to_id=message.id, body=text) for text in replies]
+    session.add_all(outbound)
+    message.status, message.processed_at = InboundStatus.PROCESSED, utcnow()
+    session.commit()
+    return [row.id for row in outbound]
+
+
+@in_app_context
+def process_inbound(message_id: int) -> int:
+    """Handle this message and any earlier unhandled ones of the same citizen. Returns how many."""
+    from bot.dispatch import enqueue_outbound
+
+    settings = current_app.config["SETTINGS"]
+    session = db.session()
+    message = session.get(InboundMessage, message_id)
+    if message is None or message.status != InboundStatus.RECEIVED:
+        return 0
+    citizen_id = message.citizen_id
+    session.close()  # no connection held while waiting for the lock
+
+    lock = queues.redis().lock(
+        f"pandawa:citizen:{citizen_id}", timeout=settings.citizen_lock_timeout, blocking_timeout=settings.citizen_lock_wait
+    )
+    if not lock.acquire():
+        raise CitizenBusy(f"citizen {citizen_id} busy for {settings.citizen_lock_wait}s")
+    handled = 0
+    try:
+        while True:
+            pending = session.scalar(
+                select(InboundMessage)
+                .where(InboundMessage.citizen_id == citizen_id, InboundMessage.status == InboundStatus.RECEIVED)
+                .order_by(InboundMessage.id)
+                .limit(1)
+            )
+            if pending is None:
+                break
+            for outbound_id in _handle(session, pending):
+                enqueue_outbound(outbound_id)
+            handled += 1
+            lock.reacquire()  # restart the lock's lifetime for the next message
+    finally:
+        session.close()
+        try:
+            lock.release()
+        except (LockNotOwnedError, LockError):
+            log.warning("citizen lock for citizen_id=%s expired before release", citizen_id)
+    log.info("inbound message_id=%s: handled %d message(s) for citizen_id=%s", message_id, handled, citizen_id)
+    return handled

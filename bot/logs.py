@@ -1,0 +1,35 @@
+"""Logging without personal data.
+
+Code logs ids and statuses, never NIK/KK/names/numbers. As a second line of defence, every record
+passes a filter that masks digit runs long enough to be a phone, NIK, KK or card number.
+"""
+from __future__ import annotations
+
+import logging
+import re
+
+# 8+ digits, optionally with a leading + and spaces/dashes inside (phone numbers, NIK, KK, card numbers).
+_LONG_NUMBER = re.compile(r"\+?\d[\d \-]{6,}\d")
+
+
+def redact(text: str) -> str:
+    return _LONG_NUMBER.sub(lambda m: "[redacted]" if sum(c.isdigit() for c in m.group()) >= 8 else m.group(), text)
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def configure(level: str = "INFO") -> None:
+    """Install the redacting filter on the root handlers (idempotent)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())

@@ -1,0 +1,59 @@
+"""Product settings and citizen-facing texts from config.yml (never hard-coded in Python)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ProductConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    number: int
+    id: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Product:
+    raw: dict[str, Any]
+
+    @property
+    def menu(self) -> list[MenuItem]:
+        return [MenuItem(i, item["id"], item["title"]) for i, item in enumerate(self.raw["menu"], start=1)]
+
+    def text(self, key: str, **values: Any) -> str:
+        try:
+            template = self.raw["texts"][key]
+        except KeyError as exc:
+            raise ProductConfigError(f"text {key!r} is missing from config.yml") from exc
+        return template.format(**values) if values else template
+
+    @property
+    def body_max_chars(self) -> int:
+        return int(self.raw.get("limits", {}).get("body_max_chars", 4096))
+
+    def menu_text(self) -> str:
+        lines = [self.text("menu_intro")]
+        lines += [f"*{item.number}*. {item.title}" for item in self.menu]
+        lines.append(self.text("menu_footer"))
+        return "\n".join(lines)
+
+
+REQUIRED_TEXTS = ("greeting", "menu_intro", "menu_footer", "body_too_long", "unsupported_media")
+
+
+def load_product(path: str | Path) -> Product:
+    with open(path, encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh) or {}
+    missing = [key for key in REQUIRED_TEXTS if key not in raw.get("texts", {})]
+    if missing:
+        raise ProductConfigError(f"{path}: texts missing: {', '.join(missing)}")
+    if not raw.get("menu"):
+        raise ProductConfigError(f"{path}: the menu is empty")
+    return Product(raw)

@@ -1,0 +1,29 @@
+"""Redis connection and the RQ queues, named by purpose.
+
+- ``inbound``: one job per stored inbound message (decide the reply);
+- ``outbound``: one job per reply to hand to Twilio;
+- ``backoffice``: case work for agents (comes with the flows and back-office issues).
+"""
+from __future__ import annotations
+
+from flask import Flask, current_app
+from redis import Redis
+from rq import Queue
+
+INBOUND, OUTBOUND, BACKOFFICE = "inbound", "outbound", "backoffice"
+ALL = (INBOUND, OUTBOUND, BACKOFFICE)
+
+
+def init_app(app: Flask) -> None:
+    # Connecting is lazy: nothing talks to Redis until the first command.
+    app.extensions["redis"] = Redis.from_url(
+        app.config["SETTINGS"].redis_url, socket_connect_timeout=1, socket_timeout=5, health_check_interval=30
+    )
+
+
+def redis() -> Redis:
+    return current_app.extensions["redis"]
+
+
+def queue(name: str) -> Queue:
+    return Queue(name, connection=redis())

@@ -1,0 +1,144 @@
+"""Settings read from the environment, with small typed parsers (one place, read once at start-up).
+
+Secrets are never given an insecure default: a missing SECRET_KEY stops the app at start-up.
+Without Twilio credentials the system runs in *local mode*: outbound messages go to a local outbox
+(shown in the simulator) and the simulator signs its webhooks with a token derived from SECRET_KEY.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed."""
+
+
+def parse_int(value: str | None, default: int) -> int:
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ConfigError(f"expected an integer, got {value!r}") from exc
+
+
+def parse_float(value: str | None, default: float) -> float:
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ConfigError(f"expected a number, got {value!r}") from exc
+
+
+def parse_bool(value: str | None, default: bool) -> bool:
+    if value is None or value.strip() == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"expected a boolean, got {value!r}")
+
+
+def parse_int_list(value: str | None, default: tuple[int, ...]) -> tuple[int, ...]:
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return tuple(int(part) for part in value.split(","))
+    except ValueError as exc:
+        raise ConfigError(f"expected comma-separated integers, got {value!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    secret_key: str
+    database_url: str
+    redis_url: str
+    rasa_url: str
+    public_base_url: str
+    media_dir: str
+    instance_path: str
+    product_config: str
+    twilio_account_sid: str
+    twilio_auth_token: str
+    twilio_whatsapp_number: str
+    twilio_api_base: str | None
+    local_mode: bool
+    simulator_enabled: bool
+    # Outbound: Twilio REST call timeout, retry backoff between attempts (seconds).
+    twilio_timeout: float = 10.0
+    outbound_retry_intervals: tuple[int, ...] = (2, 10, 30, 120, 300)
+    # Inbound processing: per-citizen lock lifetime, how long a job waits for it, job timeout.
+    citizen_lock_timeout: int = 60
+    citizen_lock_wait: int = 50
+    job_timeout: int = 120
+    # Sweeper: re-enqueue work older than this grace period, every interval seconds.
+    sweep_grace: int = 30
+    sweep_interval: int = 15
+    # Requests larger than this are refused with 413 (Twilio's webhooks are a few KB).
+    max_request_bytes: int = 256 * 1024
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def outbound_max_attempts(self) -> int:
+        return len(self.outbound_retry_intervals) + 1
+
+
+def _local_twilio_credentials(secret_key: str) -> tuple[str, str]:
+    """Stable fake credentials for local mode, derived from SECRET_KEY (never a shared constant)."""
+    digest = hmac.new(secret_key.encode(), b"pandawa-local-twilio", hashlib.sha256).hexdigest()
+    return "AC" + digest[:32], digest[32:64]
+
+
+def load_settings(environ: Mapping[str, str] | None = None, instance_path: str | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    root = Path(__file__).resolve().parent.parent
+    instance = Path(instance_path or env.get("INSTANCE_PATH") or root / "instance")
+
+    secret_key = env.get("SECRET_KEY", "")
+    if len(secret_key) < 16:
+        raise ConfigError(
+            "SECRET_KEY is missing or shorter than 16 characters; set it in the environment "
+            "(scripts/run creates one in instance/secret_key for local use)"
+        )
+
+    sid = env.get("TWILIO_ACCOUNT_SID", "").strip()
+    token = env.get("TWILIO_AUTH_TOKEN", "").strip()
+    if bool(sid) != bool(token):
+        raise ConfigError("set both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or neither (local mode)")
+    local_mode = not sid
+    if local_mode:
+        sid, token = _local_twilio_credentials(secret_key)
+
+    port = env.get("PORT", "5000")
+    return Settings(
+        secret_key=secret_key,
+        database_url=env.get("DATABASE_URL") or f"sqlite:///{instance / 'pandawa.sqlite3'}",
+        redis_url=env.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
+        rasa_url=(env.get("RASA_URL") or f"http://127.0.0.1:{env.get('NLU_PORT', '5005')}").rstrip("/"),
+        public_base_url=(env.get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
+        media_dir=env.get("MEDIA_DIR") or str(instance / "media"),
+        instance_path=str(instance),
+        product_config=env.get("PANDAWA_CONFIG") or str(root / "config.yml"),
+        twilio_account_sid=sid,
+        twilio_auth_token=token,
+        twilio_whatsapp_number=env.get("TWILIO_WHATSAPP_NUMBER") or "whatsapp:+14155238886",
+        twilio_api_base=(env.get("TWILIO_API_BASE") or "").rstrip("/") or None,
+        local_mode=local_mode,
+        simulator_enabled=parse_bool(env.get("SIMULATOR_ENABLED"), local_mode),
+        twilio_timeout=parse_float(env.get("TWILIO_TIMEOUT"), 10.0),
+        outbound_retry_intervals=parse_int_list(env.get("OUTBOUND_RETRY_INTERVALS"), (2, 10, 30, 120, 300)),
+        citizen_lock_timeout=parse_int(env.get("CITIZEN_LOCK_TIMEOUT"), 60),
+        citizen_lock_wait=parse_int(env.get("CITIZEN_LOCK_WAIT"), 50),
+        job_timeout=parse_int(env.get("JOB_TIMEOUT"), 120),
+        sweep_grace=parse_int(env.get("SWEEP_GRACE"), 30),
+        sweep_interval=parse_int(env.get("SWEEP_INTERVAL"), 15),
+        max_request_bytes=parse_int(env.get("MAX_REQUEST_BYTES"), 256 * 1024),
+    )

@@ -1,0 +1,1 @@
+"""Conversation flows: declarative definitions and the engine that runs them."""

@@ -1,0 +1,1 @@
+"""Domain logic per citizen service (NIK change, phone change, status, reactivation, complaint, case status)."""

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models, the database session, Alembic migrations and the media store."""

@@ -1,0 +1,65 @@
+"""Engine and session per app (flaskr-style ``init_app``), usable from web requests and RQ jobs alike."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from flask import Flask, current_app
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # web and worker processes share the file
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+class Database:
+    def __init__(self, url: str):
+        self.engine = make_engine(url)
+        self.session = scoped_session(sessionmaker(bind=self.engine, expire_on_commit=False))
+
+    def dispose(self) -> None:
+        self.session.remove()
+        self.engine.dispose()
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["db"] = Database(app.config["SETTINGS"].database_url)
+
+    @app.teardown_appcontext
+    def _remove_session(_exc):
+        app.extensions["db"].session.remove()
+
+
+def get_db() -> Database:
+    return current_app.extensions["db"]
+
+
+def session() -> Session:
+    """The session of the current app context (one per thread)."""
+    return get_db().session()
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """Commit on success, roll back on error; the session stays usable afterwards."""
+    s = session()
+    try:
+        yield s
+        s.commit()
+    except BaseException:
+        s.rollback()
+        raise

@@ -1,0 +1,143 @@
+"""The spine's tables: citizens, their conversation state, inbound and outbound WhatsApp messages.
+
+Inbound message states::
+
+    received ──(worker decided the reply)──> processed
+        │
+        └─(cannot be processed: unparseable sender, not WhatsApp)──> rejected
+
+Outbound message states::
+
+    pending ──> sending ──> queued ──> sent ──> delivered ──> read     (Twilio's callbacks move
+       ^           │ │                    └──> undelivered / failed    it forward from queued)
+       │           │ └─(timeout or crash: did Twilio get it?)──> unknown ──(reconcile)──> queued | sending
+       └─ retrying <┘ (5xx / 429: certainly not sent; RQ retries with backoff)
+    any transient state ──(attempts exhausted / 4xx from Twilio)──> error
+    pending ──(local mode: no Twilio credentials)──> local          (shown in the simulator's outbox)
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class InboundStatus:
+    RECEIVED = "received"    # stored by the webhook; a worker has not decided the reply yet
+    PROCESSED = "processed"  # the reply (if any) is stored as outbound messages
+    REJECTED = "rejected"    # kept for the record, never processed (e.g. sender is not a WhatsApp number)
+
+
+class OutboundStatus:
+    PENDING = "pending"          # stored, waiting for the outbound worker
+    SENDING = "sending"          # a worker is calling Twilio's API right now
+    RETRYING = "retrying"        # Twilio answered 5xx/429: certainly not sent, a retry is scheduled
+    UNKNOWN = "unknown"          # the call timed out or the worker died mid-call: reconcile before resending
+    QUEUED = "queued"            # Twilio accepted it (has a MessageSid)
+    SENT = "sent"                # Twilio handed it to WhatsApp
+    DELIVERED = "delivered"      # on the citizen's phone
+    READ = "read"                # the citizen opened it
+    UNDELIVERED = "undelivered"  # WhatsApp could not deliver it
+    FAILED = "failed"            # Twilio could not send it
+    ERROR = "error"              # we gave up (attempts exhausted or Twilio refused the request)
+    LOCAL = "local"              # local mode: delivered to the simulator's outbox
+
+    # May be picked up by the outbound worker.
+    SENDABLE = (PENDING, RETRYING, UNKNOWN)
+    # Order of Twilio's callback statuses: a late "sent" never overwrites "delivered".
+    RANK = {QUEUED: 1, SENT: 2, DELIVERED: 3, READ: 4, UNDELIVERED: 5, FAILED: 5}
+
+
+class Citizen(Base):
+    """One row per WhatsApp number (E.164)."""
+
+    __tablename__ = "citizens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    wa_id: Mapped[str | None] = mapped_column(String(32))
+    profile_name: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_inbound_at: Mapped[datetime | None]
+
+    conversation: Mapped["Conversation | None"] = relationship(back_populates="citizen", uselist=False)
+
+
+class Conversation(Base):
+    """The dialogue state of one citizen, loaded and saved by the worker around each message."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), unique=True)
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    citizen: Mapped[Citizen] = relationship(back_populates="conversation")
+
+
+class InboundMessage(Base):
+    __tablename__ = "inbound_messages"
+    __table_args__ = (Index("ix_inbound_citizen_status", "citizen_id", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"))
+    sender: Mapped[str] = mapped_column(String(256))  # the raw From field, kept as Twilio sent it
+    to_number: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text, default="")
+    num_media: Mapped[int] = mapped_column(Integer, default=0)
+    media: Mapped[list[Any]] = mapped_column(default=list)  # [{"url": ..., "content_type": ...}]
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)  # every other field Twilio sent
+    status: Mapped[str] = mapped_column(String(16), default=InboundStatus.RECEIVED, index=True)
+    reject_reason: Mapped[str | None] = mapped_column(String(256))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    enqueued_at: Mapped[datetime | None]
+    processed_at: Mapped[datetime | None]
+
+    citizen: Mapped[Citizen | None] = relationship()
+
+
+class OutboundMessage(Base):
+    __tablename__ = "outbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"), index=True)
+    body: Mapped[str] = mapped_column(Text, default="")
+    content_sid: Mapped[str | None] = mapped_column(String(64))  # template, outside the 24-hour window
+    content_variables: Mapped[dict[str, Any] | None]
+    media_url: Mapped[str | None] = mapped_column(String(1024))
+    status: Mapped[str] = mapped_column(String(16), default=OutboundStatus.PENDING, index=True)
+    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    sent_at: Mapped[datetime | None]
+
+    citizen: Mapped[Citizen] = relationship()
+
+
+class MessageStatusEvent(Base):
+    """Every status callback Twilio sent, in arrival order (the message keeps the furthest status)."""
+
+    __tablename__ = "message_status_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    twilio_sid: Mapped[str] = mapped_column(String(64), index=True)
+    outbound_id: Mapped[int | None] = mapped_column(ForeignKey("outbound_messages.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,204 @@
+"""Fixtures on real infrastructure: PostgreSQL (or SQLite), Redis, RQ workers, a local Twilio server.
+
+- ``backend``: each app-level test runs on PostgreSQL and on SQLite (PostgreSQL is skipped, with a
+  reason, only on machines where none answers).
+- ``env``: the environment the app and its worker processes get (fresh database, Redis db 13, a
+  local Twilio-compatible server as Twilio's API).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+import redis as redis_lib
+from sqlalchemy import create_engine, text
+
+from bot import create_app
+from storage.migrate import upgrade
+from storage.models import Base
+from tests.twilio_fake import FakeTwilio
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_REDIS_DB = 13
+PUBLIC_BASE_URL = "http://bot.test"
+
+
+def _postgres_base() -> str | None:
+    """A PostgreSQL server URL (without database) if one answers, else None."""
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL") or ""
+    if not url.startswith("postgresql"):
+        url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    plain = url.replace("+psycopg", "")
+    try:
+        psycopg.connect(plain, connect_timeout=2).close()
+    except psycopg.OperationalError:
+        return None
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture(scope="session")
+def postgres_db():
+    """A fresh database for this test session, migrated once; dropped at the end."""
+    base = _postgres_base()
+    if base is None:
+        yield None
+        return
+    name = f"pandawa_test_{uuid.uuid4().hex[:8]}"
+    admin = base.replace("+psycopg", "")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = urlunsplit(urlsplit(base)._replace(path="/" + name))
+    upgrade(url)
+    yield url
+    create_engine(url).dispose()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _truncate(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend, postgres_db, tmp_path) -> str:
+    if backend == "postgresql":
+        if postgres_db is None:
+            pytest.skip("no PostgreSQL answers on this machine (set TEST_DATABASE_URL)")
+        _truncate(postgres_db)
+        return postgres_db
+    url = f"sqlite:///{tmp_path / 'pandawa.sqlite3'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    parts = urlsplit(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
+    url = urlunsplit(parts._replace(path=f"/{TEST_REDIS_DB}"))
+    try:
+        redis_lib.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis_lib.ConnectionError:
+        pytest.exit(f"no Redis at {url}: run the tests with scripts/test, which starts one", returncode=3)
+    return url
+
+
+@pytest.fixture
+def redis_conn(redis_url):
+    conn = redis_lib.Redis.from_url(redis_url)
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+    conn.close()
+
+
+@pytest.fixture
+def twilio():
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def env(database_url, redis_conn, redis_url, twilio, tmp_path) -> dict[str, str]:
+    return {
+        "SECRET_KEY": "test-secret-key-" + uuid.uuid4().hex,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "MEDIA_DIR": str(tmp_path / "media"),
+        "TWILIO_ACCOUNT_SID": twilio.account_sid,
+        "TWILIO_AUTH_TOKEN": twilio.auth_token,
+        "TWILIO_API_BASE": twilio.base_url,
+        "TWILIO_WHATSAPP_NUMBER": "whatsapp:+14155238886",
+        "TWILIO_TIMEOUT": "2",
+        "OUTBOUND_RETRY_INTERVALS": "1,1,1",
+        "CITIZEN_LOCK_WAIT": "20",
+        "SWEEP_GRACE": "0",
+        "SWEEP_INTERVAL": "1",
+    }
+
+
+@pytest.fixture
+def app(env):
+    app = create_app({"ENV": env, "TESTING": True})
+    yield app
+    app.extensions["db"].dispose()
+    app.extensions["redis"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class WorkerProcesses:
+    """Real `flask --app bot worker` processes on the test's database and Redis."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path):
+        self.env, self.log_dir, self.procs = env, log_dir, []
+
+    def start(self, n: int = 1, *args: str) -> "WorkerProcesses":
+        for _ in range(n):
+            log = open(self.log_dir / f"worker-{len(self.procs)}.log", "wb")
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "flask", "--app", "bot", "worker", *args],
+                cwd=ROOT, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+            )
+            self.procs.append(proc)
+        return self
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("worker-*.log")))
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def workers(env, tmp_path):
+    procs = WorkerProcesses(env, tmp_path)
+    yield procs
+    procs.stop()
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1, message: str = "condition"):
+    """Poll until ``predicate()`` is truthy; returns its value or fails with ``message``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
