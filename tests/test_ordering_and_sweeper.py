@@ -1,0 +1,95 @@
+"""Several workers: one citizen's messages in arrival order, others in parallel; nothing lost when
+Redis was down or forgot its queues."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from rq import Queue
+from sqlalchemy import func, select
+
+from bot import queues
+from bot.sweeper import sweep
+from storage import db
+from storage.models import InboundMessage, InboundStatus, OutboundMessage
+from tests.conftest import wait_for
+from tests.helpers import inbound_form, post_signed, run_jobs
+
+
+def processed(app) -> int:
+    with app.app_context():
+        return db.session().scalar(
+            select(func.count()).select_from(InboundMessage).where(InboundMessage.status == InboundStatus.PROCESSED)
+        )
+
+
+def test_burst_from_one_citizen_is_handled_in_order_with_two_workers(app, client, twilio, workers):
+    workers.start(2, "--no-sweeper")
+    burst = "+6281111111111"
+    others = ["+6282222222222", "+6283333333333"]
+    for i in range(10):
+        post_signed(client, app, "/whatsapp/inbound", inbound_form(phone=burst, body=f"pesan {i}"))
+        if i % 3 == 0:
+            for phone in others:
+                post_signed(client, app, "/whatsapp/inbound", inbound_form(phone=phone, body=f"halo {i}"))
+    total = 10 + 4 * len(others)
+    wait_for(lambda: processed(app) == total, timeout=60, message=f"{total} processed\n{workers.logs()}")
+    wait_for(lambda: len(twilio.messages) == total, timeout=30, message="every reply handed to Twilio")
+
+    with app.app_context():
+        session = db.session()
+        by_citizen = defaultdict(list)
+        for message in session.scalars(select(InboundMessage).order_by(InboundMessage.processed_at, InboundMessage.id)):
+            by_citizen[message.citizen.phone].append(message)
+        # Handled in arrival order: processing order equals storage order, for each citizen.
+        for phone, messages in by_citizen.items():
+            assert [m.id for m in messages] == sorted(m.id for m in messages), phone
+        burst_bodies = [m.body for m in by_citizen[burst]]
+        assert burst_bodies == [f"pesan {i}" for i in range(10)]
+        # Replies were created in the same order as the messages they answer, one each.
+        replies = session.scalars(select(OutboundMessage).order_by(OutboundMessage.id)).all()
+        reply_to = [r.in_reply_to_id for r in replies if r.citizen.phone == burst]
+        assert reply_to == [m.id for m in by_citizen[burst]]
+    # Each reply was handed to Twilio exactly once.
+    assert len({m["sid"] for m in twilio.messages}) == total
+
+
+def test_message_stored_while_redis_was_down_is_swept_and_answered(env, app, twilio):
+    from bot import create_app
+
+    down = create_app({"ENV": {**env, "REDIS_URL": "redis://127.0.0.1:1/0"}, "TESTING": True})
+    assert post_signed(down.test_client(), down, "/whatsapp/inbound", inbound_form(body="halo")).status_code == 200
+    down.extensions["db"].dispose()
+
+    with app.app_context():
+        assert Queue(queues.INBOUND, connection=queues.redis()).count == 0
+        assert sweep() == {"inbound": 1, "outbound": 0}
+        assert db.session().scalar(select(InboundMessage.enqueued_at)) is not None
+    run_jobs(app)
+    assert processed(app) == 1
+    assert len(twilio.messages) == 1
+
+
+def test_queues_lost_in_a_redis_restart_are_rebuilt_by_the_sweeper(app, client, twilio, redis_conn):
+    post_signed(client, app, "/whatsapp/inbound", inbound_form(phone="+6284444444444"))
+    post_signed(client, app, "/whatsapp/inbound", inbound_form(phone="+6285555555555"))
+    redis_conn.flushdb()  # what a restart of a Redis that keeps nothing on disk does
+    with app.app_context():
+        assert sweep()["inbound"] == 2
+    run_jobs(app, [queues.INBOUND])
+    redis_conn.flushdb()  # and again, with the replies stored but not yet sent
+    with app.app_context():
+        assert sweep() == {"inbound": 0, "outbound": 2}
+        assert sweep() == {"inbound": 0, "outbound": 2}  # enqueued twice: still sent once
+    run_jobs(app)
+    assert len(twilio.messages) == 2
+
+
+def test_sweeper_thread_in_the_worker_finds_what_was_never_enqueued(env, app, twilio, workers):
+    from bot import create_app
+
+    down = create_app({"ENV": {**env, "REDIS_URL": "redis://127.0.0.1:1/0"}, "TESTING": True})
+    post_signed(down.test_client(), down, "/whatsapp/inbound", inbound_form(body="halo"))
+    down.extensions["db"].dispose()
+    workers.start(1)  # with its sweeper thread, every SWEEP_INTERVAL=1s
+    wait_for(lambda: len(twilio.messages) == 1, timeout=30, message=f"the reply\n{workers.logs()}")
+    assert processed(app) == 1
