@@ -27,13 +27,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
 
-    from bot import cli, queues, simulator, webhook
+    from bot import cli, metrics, queues, simulator, webhook
     from storage import db
 
     db.init_app(app)
     queues.init_app(app)
     webhook.init_app(app)
     cli.init_app(app)
+    metrics.init_app(app)
     if settings.simulator_enabled:
         simulator.init_app(app)
 

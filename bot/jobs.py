@@ -14,7 +14,8 @@ from flask import current_app, has_app_context
 from redis.exceptions import LockError, LockNotOwnedError
 from sqlalchemy import select
 
-from bot import queues
+from bot import metrics, queues
+from nlu.client import NLUClient
 from storage import db
 from storage.models import Conversation, InboundMessage, InboundStatus, OutboundMessage, utcnow
 
@@ -45,15 +46,43 @@ class CitizenBusy(RuntimeError):
     """Another worker held the citizen's lock for too long; RQ retries the job."""
 
 
-def _handle(session, message: InboundMessage) -> list[int]:
-    """Decide the reply to one message, store it, mark the message processed (one transaction)."""
-    from flows.router import respond
+def nlu_client() -> NLUClient:
+    app = current_app._get_current_object()
+    if "nlu" not in app.extensions:
+        timeout = float(app.config["PRODUCT"].nlu["timeout"])
+        app.extensions["nlu"] = NLUClient(app.config["SETTINGS"].rasa_url, timeout=timeout)
+    return app.extensions["nlu"]
 
+
+def _handle(session, message_id: int) -> list[int]:
+    """Decide the reply to one message, store it, mark the message processed.
+
+    The NLU is asked with no transaction open; the reply is then written in one transaction.
+    """
+    from flows.router import respond, understand
+
+    product = current_app.config["PRODUCT"]
+    message = session.get(InboundMessage, message_id)
+    conversation = message.citizen.conversation
+    state = dict(conversation.state) if conversation else {}
+    body, media, params, profile_name = message.body, list(message.media), dict(message.params), message.citizen.profile_name
+    session.rollback()  # end the read transaction before the (slow) NLU call
+
+    understanding = understand(body, media, params, state, product, nlu_client())
+    metrics.incr(f"understood_{understanding.kind}")
+    if understanding.kind == "nlu_down":
+        metrics.incr("nlu_unavailable")
+
+    message = session.get(InboundMessage, message_id)
+    if message.status != InboundStatus.RECEIVED:  # handled meanwhile (cannot happen under the lock)
+        session.rollback()
+        return []
     conversation = message.citizen.conversation
     if conversation is None:
         conversation = Conversation(citizen=message.citizen, state={})
         session.add(conversation)
-    replies = respond(message, conversation, current_app.config["PRODUCT"])
+    replies = respond(understanding, state, product, profile_name)
+    conversation.state = state
     outbound = [OutboundMessage(citizen_id=message.citizen_id, in_reply_to_id=message.id, body=text) for text in replies]
     session.add_all(outbound)
     message.status, message.processed_at = InboundStatus.PROCESSED, utcnow()
@@ -90,7 +119,7 @@ def process_inbound(message_id: int) -> int:
             )
             if pending is None:
                 break
-            for outbound_id in _handle(session, pending):
+            for outbound_id in _handle(session, pending.id):
                 enqueue_outbound(outbound_id)
             handled += 1
             lock.reacquire()  # restart the lock's lifetime for the next message

@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 import re
 
-# 8+ digits, optionally with a leading + and spaces/dashes inside (phone numbers, NIK, KK, card numbers).
-_LONG_NUMBER = re.compile(r"\+?\d[\d \-]{6,}\d")
+# 8+ digits, optionally with a leading + and spaces/dashes inside (phone numbers, NIK, KK, card numbers),
+# not inside a hex identifier (job and worker ids).
+_LONG_NUMBER = re.compile(r"(?<![0-9a-fA-F-])\+?\d[\d \-]{6,}\d(?![0-9a-fA-F])")
 
 
 def redact(text: str) -> str:

@@ -17,6 +17,8 @@ class MenuItem:
     number: int
     id: str
     title: str
+    intro: str
+    keywords: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,30 @@ class Product:
 
     @property
     def menu(self) -> list[MenuItem]:
-        return [MenuItem(i, item["id"], item["title"]) for i, item in enumerate(self.raw["menu"], start=1)]
+        return [
+            MenuItem(i, item["id"], item["title"], item.get("intro", ""), tuple(item.get("keywords", ())))
+            for i, item in enumerate(self.raw["menu"], start=1)
+        ]
+
+    def service(self, service_id: str) -> MenuItem:
+        for item in self.menu:
+            if item.id == service_id:
+                return item
+        raise ProductConfigError(f"service {service_id!r} is not in the menu")
+
+    @property
+    def keywords(self) -> dict[str, str]:
+        """Exact words (lower case) that select a service or a small-talk action without the NLU."""
+        words = {str(k).lower(): v for k, v in (self.raw.get("keywords") or {}).items()}
+        for item in self.menu:
+            words.update({k.lower(): item.id for k in item.keywords})
+        return words
+
+    @property
+    def nlu(self) -> dict[str, float]:
+        cfg = {"ambiguity_margin": 0.2, "ambiguity_min": 0.2, "timeout": 3.0}
+        cfg.update(self.raw.get("nlu") or {})
+        return cfg
 
     def text(self, key: str, **values: Any) -> str:
         try:
@@ -45,7 +70,10 @@ class Product:
         return "\n".join(lines)
 
 
-REQUIRED_TEXTS = ("greeting", "menu_intro", "menu_footer", "body_too_long", "unsupported_media")
+REQUIRED_TEXTS = (
+    "greeting", "menu_intro", "menu_footer", "body_too_long", "unsupported_media", "nlu_unavailable",
+    "fallback", "ambiguous", "service_selected", "thanks", "human_agent", "cancelled",
+)
 
 
 def load_product(path: str | Path) -> Product:

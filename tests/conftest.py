@@ -193,6 +193,14 @@ def workers(env, tmp_path):
     procs.stop()
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1, message: str = "condition"):
     """Poll until ``predicate()`` is truthy; returns its value or fails with ``message``."""
     deadline = time.monotonic() + timeout
@@ -202,3 +210,49 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1, message: s
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def _nlu_model() -> str:
+    """The trained model scripts/test prepared; trains it (via scripts/lib.sh) when run outside it."""
+    model = os.environ.get("NLU_MODEL")
+    if model and Path(model).is_file():
+        return model
+    out = subprocess.run(
+        ["bash", "-c", 'source scripts/lib.sh && ensure_rasa_venv && ensure_nlu_model && echo "$NLU_MODEL"'],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def rasa_url(tmp_path_factory):
+    """The real Rasa server (`rasa run --enable-api`) on the trained model, started once per session."""
+    import requests
+
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("rasa") / "rasa.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv-rasa/bin/rasa"), "run", "--enable-api", "--port", str(port), "--model", _nlu_model()],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"rasa exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            if requests.post(url + "/model/parse", json={"text": "halo"}, timeout=2).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError(f"rasa did not answer in 180 s:\n{log_path.read_text()[-3000:]}")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -1,7 +1,6 @@
 """The local WhatsApp simulator, on a live server: the same signed webhook, queue and worker."""
 from __future__ import annotations
 
-import socket
 import threading
 
 import pytest
@@ -12,18 +11,13 @@ from werkzeug.serving import make_server
 from bot import create_app
 from storage import db
 from storage.models import InboundMessage
+from tests.conftest import free_port
 from tests.helpers import run_jobs
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
