@@ -56,13 +56,16 @@ def worker(queue_names: str, burst: bool, sweeper: bool) -> None:
 @click.command("sweep")
 @with_appcontext
 def sweep_command() -> None:
-    """One sweeper pass: enqueue stored messages that are on no queue."""
-    from bot.sweeper import sweep
+    """One sweeper pass: enqueue stored work that is on no queue; remind / put aside idle flow runs."""
+    from bot.sweeper import sweep, sweep_conversations
 
-    click.echo(sweep())
+    click.echo({**sweep(), **sweep_conversations()})
 
 
 def init_app(app: Flask) -> None:
+    from handlers.registry_cli import registry_cli
+
+    app.cli.add_command(registry_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(worker)
     app.cli.add_command(sweep_command)

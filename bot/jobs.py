@@ -15,6 +15,7 @@ from redis.exceptions import LockError, LockNotOwnedError
 from sqlalchemy import select
 
 from bot import metrics, queues
+from flows.context import Context, MediaItem
 from nlu.client import NLUClient
 from storage import db
 from storage.models import Conversation, InboundMessage, InboundStatus, OutboundMessage, utcnow
@@ -54,24 +55,56 @@ def nlu_client() -> NLUClient:
     return app.extensions["nlu"]
 
 
+def flows() -> dict:
+    """The flow definitions, loaded and checked once per process."""
+    app = current_app._get_current_object()
+    if "flows" not in app.extensions:
+        from flows.definition import load_flows
+        from handlers.actions import ACTIONS
+        from handlers.inputs import VALIDATORS
+
+        app.extensions["flows"] = load_flows(set(VALIDATORS), set(ACTIONS))
+    return app.extensions["flows"]
+
+
+def check_media(index: int, media: dict, accept: list[str]) -> MediaItem:
+    """Download one MediaUrl{N}, check it, store it by content hash (before any transaction)."""
+    from handlers.media import fetch_and_check
+    from storage.media import MediaStore
+
+    settings = current_app.config["SETTINGS"]
+    checked = fetch_and_check(media["url"], media.get("content_type", ""), settings, want=tuple(accept),
+                              extra_hosts=settings.media_allowed_hosts)
+    item = MediaItem(index, media.get("content_type", ""), ok=checked.ok, problem=checked.problem, kind=checked.kind,
+                     content_type=checked.content_type, size=checked.size, width=checked.width,
+                     height=checked.height, sharpness=checked.sharpness)
+    if checked.ok:
+        item.sha256, _ = MediaStore(settings.media_dir).save(checked.content)
+    log.info("media index=%d kind=%s ok=%s problem=%s size=%d", index, checked.kind, checked.ok, checked.problem, checked.size)
+    return item
+
+
 def _handle(session, message_id: int) -> list[int]:
     """Decide the reply to one message, store it, mark the message processed.
 
-    The NLU is asked with no transaction open; the reply is then written in one transaction.
+    Phase 1 (NLU, media downloads) runs with no transaction open; phase 2 writes in one transaction.
     """
-    from flows.router import respond, understand
+    from flows.dialogue import prepare, reply
+    from handlers.actions import ACTIONS
+    from handlers.inputs import VALIDATORS
 
     product = current_app.config["PRODUCT"]
     message = session.get(InboundMessage, message_id)
     conversation = message.citizen.conversation
     state = dict(conversation.state) if conversation else {}
     body, media, params, profile_name = message.body, list(message.media), dict(message.params), message.citizen.profile_name
-    session.rollback()  # end the read transaction before the (slow) NLU call
+    session.rollback()  # end the read transaction before the slow calls
 
-    understanding = understand(body, media, params, state, product, nlu_client())
-    metrics.incr(f"understood_{understanding.kind}")
-    if understanding.kind == "nlu_down":
-        metrics.incr("nlu_unavailable")
+    prepared = prepare(state, body, media, params, product, flows(), VALIDATORS, nlu_client(), check_media)
+    if prepared.understanding is not None:
+        metrics.incr(f"understood_{prepared.understanding.kind}")
+        if prepared.understanding.kind == "nlu_down":
+            metrics.incr("nlu_unavailable")
 
     message = session.get(InboundMessage, message_id)
     if message.status != InboundStatus.RECEIVED:  # handled meanwhile (cannot happen under the lock)
@@ -81,12 +114,17 @@ def _handle(session, message_id: int) -> list[int]:
     if conversation is None:
         conversation = Conversation(citizen=message.citizen, state={})
         session.add(conversation)
-    replies = respond(understanding, state, product, profile_name)
+    ctx = Context(session=session, citizen=message.citizen, conversation=conversation, product=product, flows=flows(),
+                  validators=VALIDATORS, actions=ACTIONS, now=utcnow(), settings=current_app.config["SETTINGS"],
+                  redis=queues.redis())
+    replies = reply(ctx, state, prepared, message.id, body, profile_name)
     conversation.state = state
     outbound = [OutboundMessage(citizen_id=message.citizen_id, in_reply_to_id=message.id, body=text) for text in replies]
     session.add_all(outbound)
     message.status, message.processed_at = InboundStatus.PROCESSED, utcnow()
     session.commit()
+    for callback in ctx.after_commit:
+        callback()
     return [row.id for row in outbound]
 
 

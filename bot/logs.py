@@ -10,11 +10,19 @@ import re
 
 # 8+ digits, optionally with a leading + and spaces/dashes inside (phone numbers, NIK, KK, card numbers),
 # not inside a hex identifier (job and worker ids).
-_LONG_NUMBER = re.compile(r"(?<![0-9a-fA-F-])\+?\d[\d \-]{6,}\d(?![0-9a-fA-F])")
+_LONG_NUMBER = re.compile(r"(?<![0-9a-fA-F-])\+?\d[\d \-]{6,}\d(?![0-9a-fA-F-])")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _mask(match: re.Match) -> str:
+    text = match.group()
+    if sum(c.isdigit() for c in text) < 8 or _ISO_DATE.fullmatch(text):
+        return text
+    return "[redacted]"
 
 
 def redact(text: str) -> str:
-    return _LONG_NUMBER.sub(lambda m: "[redacted]" if sum(c.isdigit() for c in m.group()) >= 8 else m.group(), text)
+    return _LONG_NUMBER.sub(_mask, text)
 
 
 class RedactingFilter(logging.Filter):

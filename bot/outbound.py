@@ -8,6 +8,7 @@ the row becomes ``unknown`` and the next attempt first looks for the message in 
 """
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 
@@ -88,7 +89,7 @@ def send_outbound(outbound_id: int) -> str:
                 return S.QUEUED
         kwargs = {"to": to, "from_": from_, "status_callback": f"{settings.public_base_url}/whatsapp/status"}
         if row.content_sid:
-            kwargs.update(content_sid=row.content_sid, content_variables=row.content_variables)
+            kwargs.update(content_sid=row.content_sid, content_variables=json.dumps(row.content_variables or {}))
         else:
             kwargs["body"] = row.body
         if row.media_url:

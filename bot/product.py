@@ -46,6 +46,24 @@ class Product:
             words.update({k.lower(): item.id for k in item.keywords})
         return words
 
+    def words(self, name: str) -> set[str]:
+        """Exact answers (lower case) meaning yes / no / skip / resume."""
+        return {str(w).lower() for w in (self.raw.get("words") or {}).get(name, ())}
+
+    def sla_hours(self, service: str) -> float:
+        sla = self.raw.get("sla_hours") or {}
+        return float(sla.get(service, sla.get("default", 8)))
+
+    @property
+    def handoff_timeout_hours(self) -> float:
+        return float(self.raw.get("limits", {}).get("handoff_timeout_hours", 24))
+
+    @property
+    def inactivity(self) -> tuple[int, int]:
+        """(minutes until the reminder, hours until the run expires)."""
+        limits = self.raw.get("limits", {})
+        return int(limits.get("reminder_after_minutes", 30)), int(limits.get("run_expires_after_hours", 24))
+
     @property
     def nlu(self) -> dict[str, float]:
         cfg = {"ambiguity_margin": 0.2, "ambiguity_min": 0.2, "timeout": 3.0}
@@ -72,7 +90,10 @@ class Product:
 
 REQUIRED_TEXTS = (
     "greeting", "menu_intro", "menu_footer", "body_too_long", "unsupported_media", "nlu_unavailable",
-    "fallback", "ambiguous", "service_selected", "thanks", "human_agent", "cancelled",
+    "fallback", "ambiguous", "service_selected", "thanks", "human_agent", "cancelled", "not_cancelled",
+    "cancel_confirm", "confirm_hint", "photo_optional_hint", "too_many_failures", "help_in_flow", "handoff_started",
+    "no_photo_needed", "extra_photos_ignored", "photo_duplicate", "resume_offer", "resumed", "promise_open",
+    "promise_closed", "reminder",
 )
 
 

@@ -84,6 +84,8 @@ class Settings:
     sweep_interval: int = 15
     # Requests larger than this are refused with 413 (Twilio's webhooks are a few KB).
     max_request_bytes: int = 256 * 1024
+    # Hosts media may be fetched from besides Twilio's, TWILIO_API_BASE's and our own.
+    media_allowed_hosts: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
     @property
@@ -141,4 +143,5 @@ def load_settings(environ: Mapping[str, str] | None = None, instance_path: str |
         sweep_grace=parse_int(env.get("SWEEP_GRACE"), 30),
         sweep_interval=parse_int(env.get("SWEEP_INTERVAL"), 15),
         max_request_bytes=parse_int(env.get("MAX_REQUEST_BYTES"), 256 * 1024),
+        media_allowed_hosts=tuple(h.strip() for h in (env.get("MEDIA_ALLOWED_HOSTS") or "").split(",") if h.strip()),
     )

@@ -80,19 +80,8 @@ def understand(body: str, media: list[dict], params: dict, state: dict, product:
         return Understanding("nlu_down")
 
 
-def respond(understanding: Understanding, state: dict, product: Product, profile_name: str | None) -> list[str]:
-    """Reply texts for the understanding; mutates ``state`` (the conversation's JSON state).
-    The first reply a citizen ever gets starts with the greeting."""
-    first_contact = not state.get("greeted")
-    state["greeted"] = True
-    replies = _replies(understanding, state, product)
-    if first_contact:
-        greeting = product.text("greeting", name=f" {profile_name}" if profile_name else "")
-        replies[0] = greeting + "\n" + replies[0]
-    return replies
-
-
-def _replies(understanding: Understanding, state: dict, product: Product) -> list[str]:
+def reply_for(understanding: Understanding, state: dict, product: Product) -> list[str]:
+    """Replies outside a flow run; mutates ``state`` (the conversation's JSON state)."""
     state.pop("offered", None)
     kind = understanding.kind
     menu = product.menu_text()

@@ -37,6 +37,11 @@ class Database:
 
 
 def init_app(app: Flask) -> None:
+    from sqlalchemy.orm import configure_mappers
+
+    import storage.schema  # noqa: F401  every model registered before any thread queries
+
+    configure_mappers()
     app.extensions["db"] = Database(app.config["SETTINGS"].database_url)
 
     @app.teardown_appcontext

@@ -28,6 +28,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(value: datetime) -> datetime:
+    """SQLite gives back naive datetimes; everything we store is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -74,7 +79,11 @@ class Citizen(Base):
 
 
 class Conversation(Base):
-    """The dialogue state of one citizen, loaded and saved by the worker around each message."""
+    """The dialogue state of one citizen, loaded and saved by the worker around each message.
+
+    ``state`` holds the flow run (flow, version, step, collected values, failures); the columns
+    beside it are what the inactivity sweep and the handoff need to query.
+    """
 
     __tablename__ = "conversations"
 
@@ -82,6 +91,10 @@ class Conversation(Base):
     citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), unique=True)
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    active_flow: Mapped[str | None] = mapped_column(String(32), index=True)  # a flow run is in progress
+    last_activity_at: Mapped[datetime | None]  # the citizen's last message in the run
+    reminded_at: Mapped[datetime | None]       # the inactivity reminder was sent
+    handoff_since: Mapped[datetime | None]     # an agent talks with the citizen: the bot stays silent
 
     citizen: Mapped[Citizen] = relationship(back_populates="conversation")
 

@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, text
 
 from bot import create_app
 from storage.migrate import upgrade
-from storage.models import Base
+from storage.schema import metadata
 from tests.twilio_fake import FakeTwilio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +66,7 @@ def postgres_db():
 def _truncate(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
 
@@ -201,15 +201,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1, message: str = "condition"):
-    """Poll until ``predicate()`` is truthy; returns its value or fails with ``message``."""
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1, message="condition"):
+    """Poll until ``predicate()`` is truthy; returns its value or fails with ``message`` (a string or a
+    callable giving one, e.g. the workers' logs at the time of failure)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+    raise AssertionError(f"timed out after {timeout}s waiting for {message() if callable(message) else message}")
 
 
 def _nlu_model() -> str:

@@ -38,3 +38,41 @@ def run_jobs(app, names=queues.ALL) -> None:
     with app.app_context():
         worker = SimpleWorker([queues.queue(n) for n in names], connection=queues.redis())
         worker.work(burst=True)
+
+
+class Chat:
+    """A citizen on WhatsApp: signed webhooks in, the real RQ worker, replies read back from the
+    local Twilio server (which also serves the citizen's photos like Twilio's media host)."""
+
+    def __init__(self, app, twilio, phone: str = "+6281234567890", name: str = "Ibu Sari"):
+        self.app, self.twilio, self.phone, self.name = app, twilio, phone, name
+        self.client = app.test_client()
+        self.seen = 0
+
+    def send(self, body: str = "", media: list[tuple[bytes, str]] = (), run: bool = True) -> list[str]:
+        extra = {"ProfileName": self.name, "NumMedia": str(len(media))}
+        for i, (content, content_type) in enumerate(media):
+            extra[f"MediaUrl{i}"] = self.twilio.add_media(content, content_type)
+            extra[f"MediaContentType{i}"] = content_type
+        response = post_signed(self.client, self.app, "/whatsapp/inbound", inbound_form(self.phone, body, **extra))
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return self.replies() if run else []
+
+    def say(self, body: str) -> list[str]:
+        return self.send(body)
+
+    def photo(self, content: bytes, content_type: str = "image/jpeg") -> list[str]:
+        return self.send("", [(content, content_type)])
+
+    def replies(self) -> list[str]:
+        """Run the queued jobs; return the replies handed to Twilio for this citizen since last time."""
+        run_jobs(self.app)
+        mine = [m["Body"] for m in self.twilio.messages if m["To"] == f"whatsapp:{self.phone}"]
+        new, self.seen = mine[self.seen:], len(mine)
+        return new
+
+    def last(self, body: str) -> str:
+        """Say something and return the one reply (fails when there are several or none)."""
+        replies = self.say(body)
+        assert len(replies) == 1, replies
+        return replies[0]

@@ -170,13 +170,13 @@ def test_two_close_services_get_one_question_offering_both(app):
 
 
 def test_the_answer_to_the_question_picks_the_offered_option(app):
-    from flows.router import fast_path, respond
+    from flows.router import fast_path, reply_for
 
     product = app.config["PRODUCT"]
     state: dict = {"greeted": True}
-    [question] = respond(Understanding("ambiguous", options=["change_phone", "change_nik"]), state, product, None)
+    [question] = reply_for(Understanding("ambiguous", options=["change_phone", "change_nik"]), state, product)
     assert "*1*. Ganti nomor HP" in question and "*2*. Ubah / perbaiki NIK" in question
     picked = fast_path("2", state, product)
     assert picked.service == "change_nik"
-    respond(picked, state, product, None)
+    reply_for(picked, state, product)
     assert "offered" not in state and fast_path("2", state, product).service == "change_phone"  # the main menu again

@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.migrate import downgrade, upgrade
-from storage.models import Base, Citizen, InboundMessage
+from storage.models import Citizen, InboundMessage
+from storage.schema import metadata
 from tests.conftest import _postgres_base
 
 
@@ -37,7 +38,7 @@ def test_migrations_up_from_empty_match_the_models_and_go_down_and_up_again(empt
     upgrade(empty_database)
     engine = create_engine(empty_database)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == [], f"models and migrations differ: {diff}"
     assert {"citizens", "inbound_messages", "outbound_messages", "conversations"} <= set(inspect(engine).get_table_names())
 

@@ -1,0 +1,154 @@
+"""One inbound message → the bot's replies, around the flow engine.
+
+Two phases, so that no database transaction is open during slow calls:
+
+1. ``prepare`` (no transaction): works out what the message is — an answer to the waiting step, a
+   global request (cancel, help, officer), or, outside a flow, a service choice or small talk (menu
+   fast path, then the NLU) — and downloads and checks photos the waiting step expects.
+2. ``reply`` (in the transaction): applies it to the conversation and returns the reply texts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Callable
+
+from flows import engine
+from flows.context import Context, Input, MediaItem
+from flows.definition import WHATSAPP_MAX, Flow
+from flows.router import Understanding, fast_path, normalise, reply_for, understand
+from nlu.client import NLUClient, NLUUnavailable
+from storage.models import as_utc
+
+GLOBAL_IN_FLOW = ("cancel", "help", "human_agent")
+NLU_MIN_CONFIDENCE_IN_FLOW = 0.6
+
+
+@dataclass
+class Prepared:
+    understanding: Understanding | None = None  # outside a flow
+    kind: str = "answer"                        # inside a flow: answer | cancel | help | human_agent | affirm | deny
+    media: list[MediaItem] = field(default_factory=list)
+
+
+def _media_placeholders(media: list[dict]) -> list[MediaItem]:
+    return [MediaItem(i, m.get("content_type", ""), ok=False, problem="not_needed") for i, m in enumerate(media)]
+
+
+def _answers_step(step, run: dict, body: str, product, validators) -> bool:
+    from flows.engine import choice_value
+    from handlers.validators import Invalid
+
+    if step.type == "text":
+        try:
+            validators[step.get("validator")](body, run["values"])
+            return True
+        except Invalid:
+            return False
+    if step.type == "choice":
+        return choice_value(step, body) is not None
+    if step.type == "photo":
+        return bool(step.get("optional")) and normalise(body) in product.words("skip")
+    return False
+
+
+def prepare(state: dict, body: str, media: list[dict], params: dict, product, flows: dict[str, Flow],
+            validators: dict, nlu: NLUClient, check_media: Callable[[int, dict, list[str]], MediaItem]) -> Prepared:
+    run = state.get("run")
+    if not run or run["flow"] not in flows:
+        if media and any(m.get("content_type", "").startswith("image/") for m in media) and not body.strip():
+            return Prepared(Understanding("help", via="check"), media=_media_placeholders(media))
+        return Prepared(understand(body, media, params, state, product, nlu), media=_media_placeholders(media))
+
+    step = flows[run["flow"]].step(run["step"])
+    word = normalise(body)
+    keyword = product.keywords.get(word)
+    if keyword in GLOBAL_IN_FLOW:
+        return Prepared(kind=keyword)
+    if run.get("pending_cancel") or step.type == "confirm":
+        if word in product.words("yes"):
+            return Prepared(kind="affirm")
+        if word in product.words("no"):
+            return Prepared(kind="deny")
+    if step.type == "photo" and media:
+        accept = step.get("accept") or ["image"]
+        return Prepared(kind="answer", media=[check_media(i, m, accept) for i, m in enumerate(media)])
+    if not body.strip() or _answers_step(step, run, body, product, validators):
+        return Prepared(kind="answer", media=_media_placeholders(media))
+    try:  # not an answer: maybe "saya mau bicara dengan petugas", "gak jadi", "maksudnya apa"
+        parse = nlu.parse(body)
+    except NLUUnavailable:
+        return Prepared(kind="answer", media=_media_placeholders(media))
+    wanted = GLOBAL_IN_FLOW + (("affirm", "deny") if step.type == "confirm" or run.get("pending_cancel") else ())
+    if parse.intent in wanted and parse.confidence >= NLU_MIN_CONFIDENCE_IN_FLOW:
+        return Prepared(kind=parse.intent, media=_media_placeholders(media))
+    return Prepared(kind="answer", media=_media_placeholders(media))
+
+
+def _resume_offer(ctx: Context, state: dict, body: str) -> list[str] | None:
+    """A run that expired (24 h without an answer) is offered back once."""
+    paused = state.get("paused_run")
+    if not paused or paused["flow"] not in ctx.flows:
+        state.pop("paused_run", None)
+        return None
+    flow = ctx.flows[paused["flow"]]
+    if not state.pop("resume_offered", False):
+        state["resume_offered"] = True
+        return [engine.text(ctx, flow, "resume_offer", {"title": flow.title})]
+    state.pop("paused_run")
+    if normalise(body) in ctx.product.words("resume"):
+        state["run"] = paused
+        ctx.conversation.active_flow = paused["flow"]
+        ctx.conversation.last_activity_at, ctx.conversation.reminded_at = ctx.now, None
+        step = flow.step(paused["step"])
+        return [engine.text(ctx, flow, "resumed") + "\n\n" + engine.prompt(ctx, flow, step, paused)]
+    return None  # anything else: a fresh start, handled as usual
+
+
+def reply(ctx: Context, state: dict, prepared: Prepared, message_id: int, body: str, profile_name: str | None) -> list[str]:
+    conversation = ctx.conversation
+    if conversation.handoff_since is not None:
+        timeout = timedelta(hours=ctx.product.handoff_timeout_hours)
+        if ctx.now - as_utc(conversation.handoff_since) < timeout:
+            return []  # an officer is talking with the citizen: the bot stays silent
+        conversation.handoff_since = None
+
+    first_contact = not state.get("greeted")
+    state["greeted"] = True
+    if "run" in state and state["run"]["flow"] in ctx.flows:
+        replies = engine.handle(ctx, state, Input(message_id, body, prepared.kind, prepared.media))
+    else:
+        state.pop("run", None)
+        replies = _resume_offer(ctx, state, body) or _outside_flow(ctx, state, prepared)
+    if first_contact and replies:
+        greeting = ctx.product.text("greeting", name=f" {profile_name}" if profile_name else "")
+        replies[0] = greeting + "\n" + replies[0]
+    return _bundle(replies)
+
+
+def _bundle(replies: list[str]) -> list[str]:
+    """One WhatsApp message per answer where it fits: fewer notifications, less data on slow phones."""
+    bundled: list[str] = []
+    for part in replies:
+        if bundled and len(bundled[-1]) + 2 + len(part) <= WHATSAPP_MAX:
+            bundled[-1] += "\n\n" + part
+        else:
+            bundled.append(part)
+    return bundled
+
+
+def _outside_flow(ctx: Context, state: dict, prepared: Prepared) -> list[str]:
+    understanding = prepared.understanding
+    if understanding is None:  # prepared for a run that has since ended
+        understanding = fast_path("menu", state, ctx.product) or Understanding("help")
+    if understanding.kind == "service" and understanding.service in ctx.flows:
+        state.pop("offered", None)
+        item = ctx.product.service(understanding.service)
+        intro = ctx.product.text("service_selected", title=item.title) + "\n" + item.intro
+        replies = engine.start(ctx, state, understanding.service)
+        replies[0] = intro + "\n\n" + replies[0]
+        return replies
+    if understanding.kind == "human_agent":
+        ctx.conversation.handoff_since = ctx.now
+        return [engine.text(ctx, None, "handoff_started")]
+    return reply_for(understanding, state, ctx.product)

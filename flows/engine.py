@@ -1,0 +1,217 @@
+"""Runs a flow from the conversation state: no state in memory between messages, so a worker
+restart or a second worker changes nothing.
+
+The run lives in ``conversation.state["run"]``::
+
+    {"flow": "change_nik", "version": "ab12…", "step": "nik", "values": {...},
+     "docs": {"ktp": [12]}, "failures": 0, "pending_cancel": false}
+
+``start`` enters a flow; ``handle`` consumes one citizen input at the current step. Both return the
+reply texts. Global inputs (cancel, help, officer) work at every step.
+"""
+from __future__ import annotations
+
+from bot.phones import mask
+from flows.context import Context, Input, MediaItem
+from flows.definition import Flow, FlowError, Step
+from flows.render import display, render
+from flows.router import normalise
+from storage.cases import Document
+
+MAX_FAILURES = 3
+MAX_AUTOMATIC_STEPS = 50  # actions and messages in a row; more means a loop in the definition
+
+
+def text(ctx: Context, flow: Flow | None, key: str, values: dict | None = None) -> str:
+    """A text from the flow's own ``texts``, else from config.yml's texts."""
+    template = (flow.texts.get(key) if flow else None) or ctx.product.text(key)
+    return render(template, values or {})
+
+
+def _run(ctx: Context, state: dict) -> tuple[dict, Flow, Step]:
+    run = state["run"]
+    flow = ctx.flows[run["flow"]]
+    return run, flow, flow.step(run["step"])
+
+
+def prompt(ctx: Context, flow: Flow, step: Step, run: dict) -> str:
+    values = run["values"]
+    if step.type == "choice":
+        options = "\n".join(f"*{i}*. {o['title']}" for i, o in enumerate(step.get("options"), start=1))
+        return render(step.get("ask"), values) + "\n" + options
+    if step.type == "confirm":
+        return render(step.get("summary"), values) + "\n" + text(ctx, flow, "confirm_hint")
+    ask = render(step.get("ask"), values)
+    if step.type == "photo" and step.get("optional"):
+        ask += "\n" + text(ctx, flow, "photo_optional_hint")
+    return ask
+
+
+def start(ctx: Context, state: dict, flow_id: str) -> list[str]:
+    flow = ctx.flows[flow_id]
+    values = {"sender_phone": ctx.citizen.phone, "sender_masked": mask(ctx.citizen.phone)}
+    state["run"] = {"flow": flow.id, "version": flow.version, "step": flow.start, "values": values, "docs": {},
+                    "failures": 0, "pending_cancel": False}
+    state.pop("paused_run", None)
+    ctx.conversation.active_flow = flow.id
+    ctx.conversation.last_activity_at, ctx.conversation.reminded_at = ctx.now, None
+    return enter(ctx, state, flow.start)
+
+
+def finish(ctx: Context, state: dict) -> None:
+    """End the run; the values it collected (personal data) go with it."""
+    state.pop("run", None)
+    ctx.conversation.active_flow = None
+
+
+def enter(ctx: Context, state: dict, step_id: str) -> list[str]:
+    """Go to a step, running actions and messages until a step waits for the citizen."""
+    replies: list[str] = []
+    for _ in range(MAX_AUTOMATIC_STEPS):
+        run = state["run"]
+        flow = ctx.flows[run["flow"]]
+        step = flow.step(step_id)
+        run["step"] = step_id
+        if step.type == "message":
+            replies.append(render(step.get("text"), run["values"]))
+            if not step.next:
+                finish(ctx, state)
+                return replies
+            step_id = step.next
+        elif step.type == "action":
+            outcome = ctx.actions[step.get("handler")](ctx, run)
+            outcomes = step.get("outcomes")
+            step_id = outcomes.get(outcome) or outcomes.get("default")
+            if step_id is None:
+                raise FlowError(f"{flow.id}: step '{step.id}' has no outcome '{outcome}'")
+        else:
+            replies.append(prompt(ctx, flow, step, run))
+            return replies
+    raise FlowError(f"{state['run']['flow']}: more than {MAX_AUTOMATIC_STEPS} automatic steps in a row")
+
+
+def fail(ctx: Context, flow: Flow, step: Step, run: dict, code: str) -> list[str]:
+    """Repeat the question with one line saying what is expected; after 3 failures offer a way out."""
+    run["failures"] = run.get("failures", 0) + 1
+    if run["failures"] >= MAX_FAILURES:
+        run["failures"] = 0
+        return [text(ctx, flow, "too_many_failures")]
+    errors = step.get("errors") or {}
+    line = render(errors[code], run["values"]) if code in errors else text(ctx, flow, f"error_{code}")
+    return [line + "\n\n" + prompt(ctx, flow, step, run)]
+
+
+def handle(ctx: Context, state: dict, inp: Input) -> list[str]:
+    run, flow, step = _run(ctx, state)
+    ctx.conversation.last_activity_at, ctx.conversation.reminded_at = ctx.now, None
+    if run.get("pending_cancel"):
+        run["pending_cancel"] = False
+        if inp.kind in ("affirm", "cancel"):
+            finish(ctx, state)
+            return [text(ctx, flow, "cancelled") + "\n\n" + ctx.product.menu_text()]
+        if inp.kind == "deny":
+            return [text(ctx, flow, "not_cancelled") + "\n\n" + prompt(ctx, flow, step, run)]
+    if inp.kind == "cancel":
+        run["pending_cancel"] = True
+        return [text(ctx, flow, "cancel_confirm", {"title": flow.title})]
+    if inp.kind == "help":
+        return [text(ctx, flow, "help_in_flow") + "\n\n" + prompt(ctx, flow, step, run)]
+    if inp.kind == "human_agent":
+        ctx.conversation.handoff_since = ctx.now
+        return [text(ctx, flow, "handoff_started")]
+    consume = {"text": _text, "choice": _choice, "photo": _photo, "confirm": _confirm}[step.type]
+    return consume(ctx, state, flow, step, run, inp)
+
+
+def _text(ctx, state, flow, step, run, inp) -> list[str]:
+    if inp.media and not inp.body.strip():
+        return [text(ctx, flow, "no_photo_needed") + "\n\n" + prompt(ctx, flow, step, run)]
+    from handlers.validators import Invalid
+
+    try:
+        value = ctx.validators[step.get("validator")](inp.body, run["values"])
+    except Invalid as exc:
+        return fail(ctx, flow, step, run, exc.code)
+    key = step.get("save_as", step.id)
+    run["values"][key], run["values"][key + "_text"] = value, display(value)
+    run["failures"] = 0
+    return enter(ctx, state, step.next)
+
+
+def choice_value(step: Step, body: str) -> str | None:
+    word = normalise(body)
+    for i, option in enumerate(step.get("options"), start=1):
+        if word in (str(i), normalise(option["title"]), normalise(str(option["value"]))):
+            return option["value"]
+    return None
+
+
+def _choice(ctx, state, flow, step, run, inp) -> list[str]:
+    value = choice_value(step, inp.body)
+    if value is None:
+        return fail(ctx, flow, step, run, "choice")
+    option = next(o for o in step.get("options") if o["value"] == value)
+    run["values"][step.get("save_as", step.id)] = value
+    run["values"][step.get("save_as", step.id) + "_title"] = option["title"]
+    run["failures"] = 0
+    return enter(ctx, state, step.next)
+
+
+def _confirm(ctx, state, flow, step, run, inp) -> list[str]:
+    if inp.kind == "affirm":
+        run["failures"] = 0
+        return enter(ctx, state, step.next)
+    if inp.kind == "deny":
+        if step.get("on_no"):
+            return enter(ctx, state, step.get("on_no"))
+        finish(ctx, state)
+        return [text(ctx, flow, "cancelled") + "\n\n" + ctx.product.menu_text()]
+    return fail(ctx, flow, step, run, "confirm")
+
+
+def _store_document(ctx: Context, run: dict, step: Step, item: MediaItem, message_id: int) -> None:
+    document = Document(
+        citizen_id=ctx.citizen.id, inbound_message_id=message_id, media_index=item.index, kind=step.get("document"),
+        content_type=item.content_type, size=item.size, sha256=item.sha256, width=item.width, height=item.height,
+        sharpness=item.sharpness,
+    )
+    ctx.session.add(document)
+    ctx.session.flush()
+    run["docs"].setdefault(step.get("document"), []).append(document.id)
+    run.setdefault("shas", []).append(item.sha256)
+    run["values"]["doc_" + step.get("document")] = "✅"
+
+
+def _photo(ctx, state, flow, step, run, inp) -> list[str]:
+    if not inp.media:
+        if step.get("optional") and normalise(inp.body) in ctx.product.words("skip"):
+            return enter(ctx, state, step.next)
+        return fail(ctx, flow, step, run, "photo_expected")
+    received: list[str] = []
+    for position, item in enumerate(inp.media):  # several photos in one message fill the waiting steps in order
+        accept = step.get("accept") or ["image"]
+        if not item.ok or item.kind not in accept:
+            problem = item.problem if not item.ok else "not_a_photo"
+            if problem == "not_a_photo" and "pdf" in accept:
+                problem = "not_a_document"
+            return _joined(received, [text(ctx, flow, f"photo_{problem}") + "\n\n" + prompt(ctx, flow, step, run)])
+        if item.sha256 in run.get("shas", []):
+            return _joined(received, [text(ctx, flow, "photo_duplicate") + "\n\n" + prompt(ctx, flow, step, run)])
+        _store_document(ctx, run, step, item, inp.message_id)
+        run["failures"] = 0
+        if step.get("received"):
+            received.append(render(step.get("received"), run["values"]))
+        next_prompts = enter(ctx, state, step.next)
+        if position == len(inp.media) - 1:
+            return _joined(received, next_prompts)
+        if "run" not in state or _run(ctx, state)[2].type != "photo":
+            return _joined(received + [text(ctx, flow, "extra_photos_ignored")], next_prompts)
+        run, flow, step = _run(ctx, state)
+    return received
+
+
+def _joined(received: list[str], prompts: list[str]) -> list[str]:
+    """'Photo received' lines go in front of the next question, as one message."""
+    if received and prompts:
+        return ["\n".join(received) + "\n\n" + prompts[0]] + prompts[1:]
+    return received + prompts

@@ -1,0 +1,95 @@
+"""Creating cases from completed flows, and putting them in front of agents.
+
+A case is created in one transaction with its ticket (``PDW-YYYYMMDD-NNNN``, a daily sequence that
+stays unique when many workers confirm at once), its fields and documents. After the commit the
+``backoffice`` queue's job computes the SLA due time in working hours and makes it visible.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.jobs import in_app_context
+from storage import db
+from storage.cases import Case, CaseEvent, CaseStatus, Document, TicketCounter
+from storage.models import as_utc, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def next_ticket(session, day: date) -> str:
+    """Atomically take the next number of the day (an upsert that returns the new value)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(TicketCounter)
+        .values(day=day, last=1)
+        .on_conflict_do_update(index_elements=[TicketCounter.day], set_={"last": TicketCounter.last + 1})
+        .returning(TicketCounter.last)
+    )
+    number = session.execute(statement).scalar_one()
+    return f"PDW-{day:%Y%m%d}-{number:04d}"
+
+
+def office_today(product) -> date:
+    return datetime.now(ZoneInfo(product.raw["working_hours"]["timezone"])).date()
+
+
+def create_case(session, citizen_id: int, service: str, fields: dict, document_ids: list[int], flow_version: str,
+                product) -> Case:
+    case = Case(
+        ticket=next_ticket(session, office_today(product)), service=service, citizen_id=citizen_id,
+        status=CaseStatus.SUBMITTED, fields=fields, flow_version=flow_version,
+    )
+    session.add(case)
+    session.flush()
+    if document_ids:
+        session.execute(update(Document).where(Document.id.in_(document_ids)).values(case_id=case.id))
+    session.add(CaseEvent(case_id=case.id, kind="created", note=f"{len(document_ids)} document(s)"))
+    log.info("case id=%s service=%s created with %d document(s)", case.id, service, len(document_ids))
+    return case
+
+
+def enqueue_case(case_id: int) -> bool:
+    from redis.exceptions import RedisError
+
+    from bot import queues
+
+    try:
+        queues.queue(queues.BACKOFFICE).enqueue(
+            "handlers.cases.queue_case", case_id, job_timeout=60, description=f"case {case_id} to the agents' queue"
+        )
+    except RedisError as exc:
+        log.warning("enqueue case id=%s failed (%s); the sweeper will retry", case_id, type(exc).__name__)
+        return False
+    return True
+
+
+@in_app_context
+def queue_case(case_id: int) -> str | None:
+    """The backoffice job: SLA due time in working hours, then visible in the agents' queue."""
+    from handlers.worktime import WorkingCalendar
+
+    product = current_app.config["PRODUCT"]
+    session = db.session()
+    case = session.get(Case, case_id)
+    if case is None or case.queued_at is not None:
+        return None
+    calendar = WorkingCalendar.from_config(product.raw["working_hours"])
+    due = calendar.add_working_hours(as_utc(case.created_at), product.sla_hours(case.service))
+    case.sla_due_at = due.astimezone(timezone.utc)  # stored in UTC: SQLite keeps no offset
+    case.queued_at = utcnow()
+    session.add(CaseEvent(case_id=case.id, kind="queued", note=f"SLA {product.sla_hours(case.service)} working hours"))
+    session.commit()
+    return case.ticket
+
+
+def unqueued_case_ids(session, older_than: datetime) -> list[int]:
+    return list(session.scalars(
+        select(Case.id).where(Case.queued_at.is_(None), Case.created_at < older_than).order_by(Case.id).limit(500)
+    ))

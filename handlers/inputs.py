@@ -1,0 +1,73 @@
+"""The validators flow steps name (``validator: nik``), registered in one place.
+
+Each takes the citizen's text and the run's values and returns a JSON-safe value (dates as ISO
+strings), or raises ``handlers.validators.Invalid`` with a code the flow turns into a text.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from handlers import validators as v
+from handlers.validators import Invalid
+
+_LAST_WORDS = {"terakhir", "yang terakhir", "permohonan terakhir", "tiket terakhir", "terbaru"}
+_SPACES = re.compile(r"\s+")
+
+
+def _clean(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()
+
+
+def card_or_nik(text: str, values: dict) -> str:
+    digits = re.sub(r"[\s.\-]", "", text)
+    if len(digits) == 16:
+        return v.nik(digits)
+    if len(digits) == 13:
+        return v.card_number(digits)
+    raise Invalid("card_or_nik")
+
+
+def new_phone(text: str, values: dict) -> str:
+    """A new mobile number, or "1" for the WhatsApp number the citizen writes from."""
+    if _clean(text) == "1" and values.get("sender_phone"):
+        return values["sender_phone"]
+    return v.mobile_phone(text)
+
+
+def ticket_or_last(text: str, values: dict) -> str:
+    if _clean(text).lower() in _LAST_WORDS:
+        return "LAST"
+    return v.ticket(text)
+
+
+def short_text(text: str, values: dict) -> str:
+    cleaned = _clean(text)
+    if len(cleaned) < 3:
+        raise Invalid("text_too_short")
+    if len(cleaned) > 200:
+        raise Invalid("text_too_long")
+    return cleaned
+
+
+def long_text(text: str, values: dict) -> str:
+    cleaned = _clean(text)
+    if len(cleaned) < 10:
+        raise Invalid("text_too_short")
+    if len(cleaned) > 1500:
+        raise Invalid("text_too_long")
+    return cleaned
+
+
+VALIDATORS: dict[str, Callable[[str, dict], str]] = {
+    "card_number": lambda text, values: v.card_number(text),
+    "nik": lambda text, values: v.nik(text),
+    "kk": lambda text, values: v.kk(text),
+    "mobile_phone": lambda text, values: v.mobile_phone(text),
+    "birth_date": lambda text, values: v.birth_date(text).isoformat(),
+    "card_or_nik": card_or_nik,
+    "new_phone": new_phone,
+    "ticket_or_last": ticket_or_last,
+    "short_text": short_text,
+    "long_text": long_text,
+}

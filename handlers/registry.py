@@ -1,0 +1,270 @@
+"""The membership registry adapter: who is a participant, their status, and PBI reactivation rules.
+
+The flows talk to a :class:`MembershipRegistry`. :class:`LocalRegistry` implements it on the local
+``participants`` and ``decrees`` tables (storage/membership.py) holding demo data; a real deployment
+plugs BPJS Kesehatan's own participant API (and the Ministry of Social Affairs' decree list) behind
+the same Protocol, and nothing else changes.
+
+Seed data (``storage/seed/``, loaded by ``flask --app bot registry load``):
+
+- ``decrees.csv``: ``number,deactivated_on,reactivation_deadline``. The five 2022/2023 decrees are
+  the ones in DOMAIN.md; the three 2026 decrees (3/HUK/2026, 12/HUK/2026, 45/HUK/2026) are
+  fictional demo data, chosen so that on 2026-11-23 some deadlines are past and some are not.
+- ``participants.csv``: ``card_number,nik,name,birth_date,sex,segment,care_class,active,
+  inactive_reason,decree_number,deactivated_on,faskes,arrears,in_dtks,phone``. Fictional people.
+  ``sex`` (F/M) is not stored (the NIK encodes it); it lets the tests check each NIK against it.
+  Booleans are ``true``/``false``; empty cells are NULL (a ``nik_invalid`` participant may have no NIK).
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.membership import Decree, InactiveReason, Participant, Segment
+
+SEED_DIR = Path(__file__).resolve().parent.parent / "storage" / "seed"
+PARTICIPANTS_CSV = SEED_DIR / "participants.csv"
+DECREES_CSV = SEED_DIR / "decrees.csv"
+REACTIVATION_MONTHS = 6  # Permensos 21/2019 art. 8, used when the decree itself is unknown
+
+
+@dataclass(frozen=True)
+class Member:
+    card_number: str
+    nik: str | None
+    name: str
+    birth_date: date
+    segment: str
+    care_class: int
+    active: bool
+    inactive_reason: str | None
+    decree_number: str | None
+    deactivated_on: date | None
+    faskes: str
+    arrears: int
+    in_dtks: bool
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class DecreeInfo:
+    number: str
+    deactivated_on: date
+    reactivation_deadline: date
+
+
+class MembershipRegistry(Protocol):
+    def by_card(self, card_number: str) -> Member | None: ...
+
+    def by_nik(self, nik: str) -> Member | None: ...
+
+    def decree(self, number: str) -> DecreeInfo | None: ...
+
+
+def _member(p: Participant) -> Member:
+    return Member(
+        card_number=p.card_number, nik=p.nik, name=p.name, birth_date=p.birth_date, segment=p.segment,
+        care_class=p.care_class, active=p.active, inactive_reason=p.inactive_reason,
+        decree_number=p.decree_number, deactivated_on=p.deactivated_on, faskes=p.faskes,
+        arrears=p.arrears or 0, in_dtks=bool(p.in_dtks), phone=p.phone,
+    )
+
+
+class LocalRegistry:
+    """The registry on this application's own tables."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def by_card(self, card_number: str) -> Member | None:
+        p = self.session.scalar(select(Participant).where(Participant.card_number == card_number))
+        return _member(p) if p else None
+
+    def by_nik(self, nik: str) -> Member | None:
+        p = self.session.scalar(select(Participant).where(Participant.nik == nik))
+        return _member(p) if p else None
+
+    def decree(self, number: str) -> DecreeInfo | None:
+        d = self.session.scalar(select(Decree).where(Decree.number == number))
+        return DecreeInfo(d.number, d.deactivated_on, d.reactivation_deadline) if d else None
+
+
+def identify(registry: MembershipRegistry, card_or_nik: str, birth_date: date) -> Member | None:
+    """The member with this card number (13 digits) or NIK (16 digits) AND this date of birth.
+
+    ``None`` both when nobody has the number and when the date is wrong: the caller must answer
+    both the same way, so that the number alone never reveals whether someone is a participant.
+    """
+    key = "".join(ch for ch in (card_or_nik or "") if ch not in " .-")
+    if not key.isdigit():
+        return None
+    if len(key) == 13:
+        member = registry.by_card(key)
+    elif len(key) == 16:
+        member = registry.by_nik(key)
+    else:
+        return None
+    if member is None or member.birth_date != birth_date:
+        return None
+    return member
+
+
+# -- PBI reactivation ------------------------------------------------------------------------
+
+class Kind:
+    ACTIVE = "active"                    # the card is active: nothing to reactivate
+    PBPU_ARREARS = "pbpu_arrears"        # self-paying, inactive for arrears: pay, no case
+    WITHIN_DEADLINE = "within_deadline"  # PBI decree, deadline not passed, in DTKS
+    NEEDS_SKTM = "needs_sktm"            # PBI decree, past the deadline or not in DTKS
+    OTHER_REASON = "other_reason"        # inactive for another reason (e.g. NIK not verified)
+    NOT_PBI = "not_pbi"                  # PPU etc.: the employer or the branch handles it
+
+
+class Doc:
+    KIS = "kis"                      # the KIS / JKN card
+    KTP = "ktp"                      # identity card (e-KTP)
+    KK = "kk"                        # family card (Kartu Keluarga)
+    DINSOS_LETTER = "dinsos_letter"  # recommendation letter of the Dinas Sosial
+    SKTM = "sktm"                    # certificate of poverty from the village / kelurahan
+
+
+REACTIVATION_DOCUMENTS = (Doc.KIS, Doc.KTP, Doc.KK, Doc.DINSOS_LETTER)
+REACTIVATION_DOCUMENTS_SKTM = REACTIVATION_DOCUMENTS + (Doc.SKTM,)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    kind: str
+    documents: tuple[str, ...] = ()
+    deadline: date | None = None        # last day to ask for reactivation (decree cases)
+    decree_number: str | None = None
+    arrears: int = 0                    # rupiah (pbpu_arrears)
+    past_deadline: bool = False         # needs_sktm because the deadline passed (not only DTKS)
+
+
+def _add_months(d: date, months: int) -> date:
+    month0 = d.month - 1 + months
+    year, month = d.year + month0 // 12, month0 % 12 + 1
+    for day in (d.day, 30, 29, 28):
+        try:
+            return date(year, month, day)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def reactivation(member: Member, today: date, registry: MembershipRegistry) -> Assessment:
+    """What reactivating this member's card takes on ``today``."""
+    if member.active:
+        return Assessment(Kind.ACTIVE)
+    reason = member.inactive_reason
+    if reason == InactiveReason.NIK_INVALID:
+        return Assessment(Kind.OTHER_REASON)
+    if member.segment in Segment.PBI:
+        if reason != InactiveReason.DECREE:
+            return Assessment(Kind.OTHER_REASON)
+        info = registry.decree(member.decree_number) if member.decree_number else None
+        if info is not None:
+            deadline: date | None = info.reactivation_deadline
+        elif member.deactivated_on is not None:
+            deadline = _add_months(member.deactivated_on, REACTIVATION_MONTHS)
+        else:
+            deadline = None
+        past = deadline is None or today > deadline
+        if past or not member.in_dtks:
+            return Assessment(Kind.NEEDS_SKTM, REACTIVATION_DOCUMENTS_SKTM, deadline,
+                              member.decree_number, past_deadline=past)
+        return Assessment(Kind.WITHIN_DEADLINE, REACTIVATION_DOCUMENTS, deadline, member.decree_number)
+    if member.segment == Segment.PBPU and reason == InactiveReason.ARREARS:
+        return Assessment(Kind.PBPU_ARREARS, arrears=member.arrears)
+    return Assessment(Kind.NOT_PBI)
+
+
+# -- loading CSV -----------------------------------------------------------------------------
+
+def _opt(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value or None
+
+
+def _bool(value: str | None) -> bool:
+    v = (value or "").strip().lower()
+    if v in ("true", "1", "yes", "y"):
+        return True
+    if v in ("false", "0", "no", "n", ""):
+        return False
+    raise ValueError("not true/false")
+
+
+def _date(value: str | None) -> date | None:
+    value = _opt(value)
+    return date.fromisoformat(value) if value else None
+
+
+def _participant_values(row: dict[str, str], line: int) -> dict:
+    try:
+        values = dict(
+            card_number=row["card_number"].strip(), nik=_opt(row.get("nik")), name=row["name"].strip(),
+            birth_date=date.fromisoformat(row["birth_date"].strip()), segment=row["segment"].strip(),
+            care_class=int(row["care_class"]), active=_bool(row.get("active")),
+            inactive_reason=_opt(row.get("inactive_reason")), decree_number=_opt(row.get("decree_number")),
+            deactivated_on=_date(row.get("deactivated_on")), faskes=row["faskes"].strip(),
+            arrears=int(_opt(row.get("arrears")) or 0), in_dtks=_bool(row.get("in_dtks")),
+            phone=_opt(row.get("phone")),
+        )
+    except KeyError as exc:
+        raise ValueError(f"line {line}: missing column {exc}") from None
+    except (AttributeError, TypeError):  # a short row: csv fills the missing cells with None
+        raise ValueError(f"line {line}: missing values") from None
+    except ValueError:  # never echo the value: it is personal data
+        raise ValueError(f"line {line}: a value is malformed (dates YYYY-MM-DD, integers, true/false)") from None
+    if not (values["card_number"].isdigit() and len(values["card_number"]) == 13):
+        raise ValueError(f"line {line}: card_number is not 13 digits")
+    if values["nik"] is not None and not (values["nik"].isdigit() and len(values["nik"]) == 16):
+        raise ValueError(f"line {line}: nik is not 16 digits")
+    if values["segment"] not in Segment.ALL:
+        raise ValueError(f"line {line}: unknown segment")
+    return values
+
+
+def _upsert(session: Session, model: type, key: str, values: dict) -> None:
+    obj = session.scalar(select(model).where(getattr(model, key) == values[key]))
+    if obj is None:
+        session.add(model(**values))
+    else:
+        for name, value in values.items():
+            setattr(obj, name, value)
+
+
+def load_csv(session: Session, participants_csv: str | Path | None = None,
+             decrees_csv: str | Path | None = None) -> tuple[int, int]:
+    """Insert or update decrees (by number) and participants (by card number); the caller commits.
+
+    ``None`` means the seed file. Returns (participants, decrees) read.
+    """
+    n_decrees = 0
+    with open(decrees_csv or DECREES_CSV, newline="", encoding="utf-8") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            try:
+                values = dict(number=row["number"].strip(),
+                              deactivated_on=date.fromisoformat(row["deactivated_on"].strip()),
+                              reactivation_deadline=date.fromisoformat(row["reactivation_deadline"].strip()))
+            except (KeyError, AttributeError, ValueError):
+                raise ValueError(f"decrees line {line}: expected number, deactivated_on, "
+                                 "reactivation_deadline (YYYY-MM-DD)") from None
+            _upsert(session, Decree, "number", values)
+            n_decrees += 1
+    session.flush()
+    n_participants = 0
+    with open(participants_csv or PARTICIPANTS_CSV, newline="", encoding="utf-8") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            _upsert(session, Participant, "card_number", _participant_values(row, line))
+            n_participants += 1
+    session.flush()
+    return n_participants, n_decrees

@@ -1,0 +1,25 @@
+"""`flask --app bot registry load [--participants PATH] [--decrees PATH]`: seed the local registry."""
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+registry_cli = AppGroup("registry", help="The local membership registry (demo participants, decrees).")
+
+
+@registry_cli.command("load")
+@click.option("--participants", "participants_csv", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="Participants CSV (default: storage/seed/participants.csv).")
+@click.option("--decrees", "decrees_csv", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="Decrees CSV (default: storage/seed/decrees.csv).")
+def load(participants_csv: str | None, decrees_csv: str | None) -> None:
+    """Insert or update participants (by card number) and decrees (by number) from CSV."""
+    from handlers.registry import load_csv
+    from storage.db import transaction
+
+    try:
+        with transaction() as session:
+            n_participants, n_decrees = load_csv(session, participants_csv, decrees_csv)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"loaded {n_participants} participants, {n_decrees} decrees")

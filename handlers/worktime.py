@@ -1,0 +1,142 @@
+"""Working hours of the branch office: when officers are there, SLA deadlines, what to promise citizens.
+
+Built from config.yml's ``working_hours``::
+
+    working_hours:
+      timezone: "Asia/Jakarta"
+      days: [mon, tue, wed, thu, fri]
+      start: "08:00"
+      end: "15:00"
+      holidays: ["2026-12-25"]
+
+Every datetime passed in must be timezone-aware (UTC is fine); results are in the office's timezone.
+Times are wall-clock times of that timezone (Indonesia has no daylight saving time).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAYS_ID = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
+MONTHS_ID = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
+             "September", "Oktober", "November", "Desember")
+_MAX_CLOSED_DAYS = 3660  # a calendar closed this long is a configuration error
+
+
+@dataclass(frozen=True)
+class Promise:
+    open_now: bool       # an officer is at work right now
+    next_open: datetime  # when an officer will look (the given moment itself when open)
+
+
+def _parse_time(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, str):
+        return time.fromisoformat(value.strip())
+    raise ValueError(f"working_hours: expected a time like '08:00', got {type(value).__name__}")
+
+
+def _parse_day(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):  # YAML reads unquoted 2026-12-25 as a date
+        return value
+    return date.fromisoformat(str(value).strip())
+
+
+@dataclass(frozen=True)
+class WorkingCalendar:
+    tz: ZoneInfo
+    weekdays: frozenset[int]  # 0 = Monday … 6 = Sunday
+    start: time
+    end: time
+    holidays: frozenset[date] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        if not self.weekdays:
+            raise ValueError("working_hours: no working days")
+        if self.start >= self.end:
+            raise ValueError("working_hours: start must be before end")
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any] | None) -> "WorkingCalendar":
+        cfg = cfg or {}
+        days: Iterable[str] = cfg["days"] if cfg.get("days") is not None else DAY_NAMES[:5]
+        try:
+            weekdays = frozenset(DAY_NAMES.index(str(d).strip().lower()[:3]) for d in days)
+        except ValueError:
+            raise ValueError(f"working_hours.days: use {', '.join(DAY_NAMES)}") from None
+        return cls(
+            tz=ZoneInfo(cfg.get("timezone") or "Asia/Jakarta"),
+            weekdays=weekdays,
+            start=_parse_time(cfg.get("start", "08:00")),
+            end=_parse_time(cfg.get("end", "15:00")),
+            holidays=frozenset(_parse_day(d) for d in cfg.get("holidays") or ()),
+        )
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _local(self, dt: datetime) -> datetime:
+        if dt.tzinfo is None or dt.utcoffset() is None:
+            raise ValueError("a timezone-aware datetime is required")
+        return dt.astimezone(self.tz)
+
+    def _at(self, d: date, t: time) -> datetime:
+        return datetime.combine(d, t, tzinfo=self.tz)
+
+    def is_working_day(self, d: date) -> bool:
+        return d.weekday() in self.weekdays and d not in self.holidays
+
+    def _is_closing(self, local: datetime) -> bool:
+        return self.is_working_day(local.date()) and local.time() == self.end
+
+    # -- public --------------------------------------------------------------------------------
+    def is_open(self, dt: datetime) -> bool:
+        local = self._local(dt)
+        return self.is_working_day(local.date()) and self.start <= local.time() < self.end
+
+    def next_opening(self, dt: datetime) -> datetime:
+        """The next moment the office opens, or ``dt`` itself (in office time) when it is open."""
+        local = self._local(dt)
+        if self.is_open(local):
+            return local
+        d = local.date()
+        if self.is_working_day(d) and local.time() < self.start:
+            return self._at(d, self.start)
+        for _ in range(_MAX_CLOSED_DAYS):
+            d += timedelta(days=1)
+            if self.is_working_day(d):
+                return self._at(d, self.start)
+        raise ValueError("working_hours: no working day within ten years")
+
+    def add_working_hours(self, dt: datetime, hours: float) -> datetime:
+        """``dt`` plus ``hours`` of open office time (Friday 14:00 + 3 h = Monday 10:00).
+
+        A result that falls exactly on closing time stays there (Friday 14:00 + 1 h = Friday 15:00);
+        zero hours from a closed moment gives the next opening.
+        """
+        if hours < 0:
+            raise ValueError("hours must not be negative")
+        remaining = timedelta(microseconds=round(hours * 3_600_000_000))
+        cur = self._local(dt)
+        if not remaining and (self.is_open(cur) or self._is_closing(cur)):
+            return cur
+        while True:
+            cur = self.next_opening(cur)
+            close = self._at(cur.date(), self.end)
+            available = close - cur
+            if remaining <= available:
+                return cur + remaining
+            remaining -= available
+            cur = close
+
+    def promise(self, dt: datetime) -> Promise:
+        return Promise(open_now=self.is_open(dt), next_open=self.next_opening(dt))
+
+
+def format_day_id(d: date) -> str:
+    """``date(2026, 11, 23)`` → ``"Senin, 23 November 2026"`` (a datetime gives its date)."""
+    return f"{DAYS_ID[d.weekday()]}, {d.day} {MONTHS_ID[d.month - 1]} {d.year}"

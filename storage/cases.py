@@ -1,0 +1,97 @@
+"""Cases (what an officer decides on), their documents and history.
+
+Case states::
+
+    submitted ──(agent claims)──> in_review ──> approved ──> closed
+        ^                            │   └────> rejected ──> closed
+        │                            └──> need_info ──(citizen sends the item)──┐
+        └──────────────────────────────────────────────────────────────────────┘  (flagged updated)
+
+The back-office issue adds claiming and decisions; the flows create cases as ``submitted``.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Date, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from storage.models import Base, Citizen, utcnow
+
+
+class CaseStatus:
+    SUBMITTED = "submitted"  # complete, waiting for an agent
+    IN_REVIEW = "in_review"  # an agent holds it
+    NEED_INFO = "need_info"  # waiting for the citizen to send a document or field again
+    APPROVED = "approved"    # decided: done as asked
+    REJECTED = "rejected"    # decided: refused, with a reason
+    CLOSED = "closed"        # the citizen was told; satisfaction asked
+
+    OPEN = (SUBMITTED, IN_REVIEW, NEED_INFO)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket: Mapped[str] = mapped_column(String(20), unique=True)  # PDW-YYYYMMDD-NNNN
+    service: Mapped[str] = mapped_column(String(32), index=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=CaseStatus.SUBMITTED, index=True)
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what the flow collected
+    flow_version: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    sla_due_at: Mapped[datetime | None]  # set by the backoffice job, in working hours
+    queued_at: Mapped[datetime | None]   # visible to agents since
+
+    citizen: Mapped[Citizen] = relationship()
+    documents: Mapped[list["Document"]] = relationship(back_populates="case", order_by="Document.id")
+    events: Mapped[list["CaseEvent"]] = relationship(back_populates="case", order_by="CaseEvent.id")
+
+
+class CaseEvent(Base):
+    """The history of a case: created, queued, claimed, decided, citizen notified…"""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(64), default="system")
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="events")
+
+
+class Document(Base):
+    """A photo or PDF a citizen sent, stored under MEDIA_DIR by content hash."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    inbound_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    media_index: Mapped[int] = mapped_column(Integer, default=0)  # MediaUrl{N} of that message
+    kind: Mapped[str] = mapped_column(String(16))  # ktp, kk, selfie_ktp, kis, letter, sktm, photo
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    sharpness: Mapped[float | None]  # variance of the Laplacian
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    case: Mapped[Case | None] = relationship(back_populates="documents")
+
+
+class TicketCounter(Base):
+    """Daily ticket sequence: one row per day, incremented atomically."""
+
+    __tablename__ = "ticket_counters"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)

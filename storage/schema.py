@@ -1,0 +1,4 @@
+"""Every table, for Alembic and the tests: importing this module registers all models on Base.metadata."""
+from storage import cases, membership, models  # noqa: F401
+
+metadata = models.Base.metadata
