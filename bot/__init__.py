@@ -27,7 +27,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
 
-    from bot import cli, metrics, queues, simulator, webhook
+    from bot import cli, console, metrics, queues, simulator, webhook
     from storage import db
 
     db.init_app(app)
@@ -37,6 +37,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     if settings.simulator_enabled:
         simulator.init_app(app)
+    console.init_app(app)  # after the blueprints it exempts from CSRF
 
     @app.get("/healthz")
     def healthz():

@@ -93,7 +93,8 @@ REQUIRED_TEXTS = (
     "fallback", "ambiguous", "service_selected", "thanks", "human_agent", "cancelled", "not_cancelled",
     "cancel_confirm", "confirm_hint", "photo_optional_hint", "too_many_failures", "help_in_flow", "handoff_started",
     "no_photo_needed", "extra_photos_ignored", "photo_duplicate", "resume_offer", "resumed", "promise_open",
-    "promise_closed", "reminder",
+    "promise_closed", "reminder", "decision_approved", "decision_rejected", "decision_need_info",
+    "need_info_received", "handback", "survey_question", "survey_comment", "survey_thanks",
 )
 
 

@@ -85,6 +85,30 @@ def prepare(state: dict, body: str, media: list[dict], params: dict, product, fl
     return Prepared(kind="answer", media=_media_placeholders(media))
 
 
+def _survey(ctx: Context, state: dict, body: str) -> list[str] | None:
+    """The satisfaction question after a case is closed: a rating 1-4 (IKM scale), then a comment."""
+    from sqlalchemy import select
+
+    from storage.staff import Satisfaction
+
+    word = normalise(body)
+    if state.get("survey"):
+        case_id = state.pop("survey")
+        if word in ("1", "2", "3", "4"):
+            rating = ctx.session.scalar(select(Satisfaction).where(Satisfaction.case_id == case_id))
+            rating.rating, rating.answered_at = int(word), ctx.now
+            state["survey_comment"] = case_id
+            return [ctx.product.text("survey_comment")]
+        return None  # anything else: the question is dropped, the message handled as usual
+    if state.get("survey_comment"):
+        case_id = state.pop("survey_comment")
+        if word not in ctx.product.words("skip"):
+            rating = ctx.session.scalar(select(Satisfaction).where(Satisfaction.case_id == case_id))
+            rating.comment = body.strip()[:1000]
+        return [ctx.product.text("survey_thanks")]
+    return None
+
+
 def _resume_offer(ctx: Context, state: dict, body: str) -> list[str] | None:
     """A run that expired (24 h without an answer) is offered back once."""
     paused = state.get("paused_run")
@@ -119,7 +143,7 @@ def reply(ctx: Context, state: dict, prepared: Prepared, message_id: int, body: 
         replies = engine.handle(ctx, state, Input(message_id, body, prepared.kind, prepared.media))
     else:
         state.pop("run", None)
-        replies = _resume_offer(ctx, state, body) or _outside_flow(ctx, state, prepared)
+        replies = _survey(ctx, state, body) or _resume_offer(ctx, state, body) or _outside_flow(ctx, state, prepared)
     if first_contact and replies:
         greeting = ctx.product.text("greeting", name=f" {profile_name}" if profile_name else "")
         replies[0] = greeting + "\n" + replies[0]

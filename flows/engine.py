@@ -67,6 +67,8 @@ def finish(ctx: Context, state: dict) -> None:
 def enter(ctx: Context, state: dict, step_id: str) -> list[str]:
     """Go to a step, running actions and messages until a step waits for the citizen."""
     replies: list[str] = []
+    if state["run"].get("need_info_case") and step_id != state["run"]["step"]:
+        return _need_info_done(ctx, state)  # the one item the officer asked for has been answered
     for _ in range(MAX_AUTOMATIC_STEPS):
         run = state["run"]
         flow = ctx.flows[run["flow"]]
@@ -88,6 +90,18 @@ def enter(ctx: Context, state: dict, step_id: str) -> list[str]:
             replies.append(prompt(ctx, flow, step, run))
             return replies
     raise FlowError(f"{state['run']['flow']}: more than {MAX_AUTOMATIC_STEPS} automatic steps in a row")
+
+
+def _need_info_done(ctx: Context, state: dict) -> list[str]:
+    from handlers.cases import attach_update
+
+    run = state["run"]
+    case = attach_update(ctx.session, run["need_info_case"], run)
+    finish(ctx, state)
+    if state.get("paused_run"):
+        state["run"] = state.pop("paused_run")
+        ctx.conversation.active_flow = state["run"]["flow"]
+    return [text(ctx, None, "need_info_received", {"ticket": case.ticket})]
 
 
 def fail(ctx: Context, flow: Flow, step: Step, run: dict, code: str) -> list[str]:

@@ -55,6 +55,20 @@ def create_case(session, citizen_id: int, service: str, fields: dict, document_i
     return case
 
 
+def attach_update(session, case_id: int, run: dict) -> Case:
+    """The citizen sent what the officer asked for: attach it, back to the queue, flagged as updated."""
+    case = session.get(Case, case_id)
+    document_ids = [doc_id for ids in run["docs"].values() for doc_id in ids]
+    if document_ids:
+        session.execute(update(Document).where(Document.id.in_(document_ids)).values(case_id=case.id))
+    internal = ("sender_phone", "sender_masked")
+    new_values = {k: v for k, v in run["values"].items() if k not in internal and not k.endswith("_text") and not k.startswith("doc_")}
+    case.fields = {**case.fields, **new_values}
+    case.status, case.updated_by_citizen, case.assigned_to, case.claimed_at = CaseStatus.SUBMITTED, True, None, None
+    session.add(CaseEvent(case_id=case.id, kind="updated", actor="citizen", note=case.need_info_item))
+    return case
+
+
 def enqueue_case(case_id: int) -> bool:
     from redis.exceptions import RedisError
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storage.models import Base, Citizen, utcnow
@@ -45,6 +45,14 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     sla_due_at: Mapped[datetime | None]  # set by the backoffice job, in working hours
     queued_at: Mapped[datetime | None]   # visible to agents since
+    assigned_to: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)  # the agent holding it
+    claimed_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    decision_reason: Mapped[str | None] = mapped_column(String(64))   # a configured reason code
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    need_info_item: Mapped[str | None] = mapped_column(String(32))    # the step asked again
+    updated_by_citizen: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # flag in the queue
+    closed_at: Mapped[datetime | None]
 
     citizen: Mapped[Citizen] = relationship()
     documents: Mapped[list["Document"]] = relationship(back_populates="case", order_by="Document.id")

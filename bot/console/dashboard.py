@@ -1,0 +1,123 @@
+"""The supervisors' dashboard (supervisor and admin): case volume, open cases by age, SLA, IKM satisfaction
+index, top complaint categories (server-rendered SVG, works without JavaScript), and a CSV export of the
+period's cases without personal data."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import yaml
+from flask import Response, current_app, render_template, request
+
+from bot.console import bp, charts, stats
+from bot.console.auth import role_required
+from storage import db
+from storage.models import utcnow
+
+DEFAULT_DAYS, MAX_DAYS = 14, 90
+PERIODS = (7, 14, 30, 90)
+COMPLAINT_FLOW = Path(__file__).resolve().parents[2] / "flows" / "definitions" / "complaint.yml"
+DAY_NAMES = ("Sen", "Sel", "Rab", "Kam", "Jum", "Sab", "Min")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
+STATUS_TITLES = {"submitted": "baru", "in_review": "diperiksa", "need_info": "menunggu data warga"}
+CSV_COLUMNS = ("ticket", "service", "status", "created_at", "decided_at", "sla_due_at", "sla_met",
+               "hours_to_decision", "rating")
+
+
+def period_days() -> int:
+    """``?days=`` clamped to 1..90 (14 when missing or not a number)."""
+    try:
+        days = int(request.args.get("days", DEFAULT_DAYS))
+    except ValueError:
+        return DEFAULT_DAYS
+    return min(max(days, 1), MAX_DAYS)
+
+
+def office_tz() -> ZoneInfo:
+    return ZoneInfo(current_app.config["PRODUCT"].raw["working_hours"].get("timezone") or "Asia/Jakarta")
+
+
+@lru_cache(maxsize=1)
+def complaint_titles() -> dict[str, str]:
+    """Option value -> title of the complaint flow's ``category`` step."""
+    raw = yaml.safe_load(COMPLAINT_FLOW.read_text(encoding="utf-8")) or {}
+    options = ((raw.get("steps") or {}).get("category") or {}).get("options") or []
+    return {str(o["value"]): str(o["title"]) for o in options if "value" in o}
+
+
+def service_titles() -> dict[str, str]:
+    return {item.id: item.title for item in current_app.config["PRODUCT"].menu}
+
+
+def id_number(value, places: int = 1) -> str:
+    """Indonesian number format: decimal comma (81,2)."""
+    return f"{value:.{places}f}".replace(".", ",")
+
+
+def _charts(data: dict, titles: dict[str, str]) -> dict:
+    volume, days = data["volume"], data["days"]
+    order = [s for s in titles if s in volume["services"]] + sorted(set(volume["services"]) - set(titles))
+    categories = [(DAY_NAMES[d.weekday()], f"{d.day} {MONTHS[d.month - 1]}") for d in volume["days"]]
+    total = sum(volume["totals"])
+    out = {
+        "volume": charts.bar_chart(
+            categories, [(titles.get(s, s), volume["services"][s]) for s in order],
+            title=f"Permohonan masuk per layanan per hari, {days} hari terakhir",
+            desc=f"Diagram batang bertumpuk: {total} kasus baru; angka di atas batang adalah jumlah per hari.",
+            x_label="Tanggal (waktu kantor)", y_label="Jumlah kasus", chart_id="chart-volume",
+        ) if total else None,
+        "age": charts.bar_chart(
+            [b["label"] for b in data["open_by_age"]], [("Kasus terbuka", [b["count"] for b in data["open_by_age"]])],
+            title="Kasus terbuka menurut umur",
+            desc="Kasus baru, sedang diperiksa dan menunggu data warga, menurut lama sejak dibuat: "
+                 + ", ".join(f"{b['label']}: {b['count']}" for b in data["open_by_age"]),
+            x_label="Umur kasus (sejak dibuat)", y_label="Jumlah kasus", width=560, height=300, chart_id="chart-age",
+        ),
+        "complaints": charts.hbar_chart(
+            [c["title"] for c in data["complaints"]], [c["count"] for c in data["complaints"]],
+            title=f"Kategori pengaduan terbanyak, {days} hari terakhir",
+            desc=", ".join(f"{c['title']}: {c['count']}" for c in data["complaints"]),
+            x_label="Jumlah pengaduan", chart_id="chart-complaints", color=charts.PALETTE[5],
+        ) if data["complaints"] else None,
+    }
+    return out
+
+
+@bp.get("/dashboard")
+@role_required("supervisor")
+def dashboard():
+    days, titles = period_days(), service_titles()
+    data = stats.dashboard(db.session(), utcnow(), days, office_tz(), complaint_titles())
+    return render_template("dashboard.html", data=data, charts=_charts(data, titles), periods=PERIODS,
+                           service_titles=titles, fmt=id_number, open_total=sum(b["count"] for b in data["open_by_age"]))
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    return str(value)
+
+
+@bp.get("/dashboard.csv")
+@role_required("supervisor")
+def dashboard_csv():
+    days, tz, now = period_days(), office_tz(), utcnow()
+    rows = stats.case_rows(db.session(), now, days, tz)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        writer.writerow([_cell(row[column]) for column in CSV_COLUMNS])
+    filename = f"pandawa-cases-{now.astimezone(tz):%Y%m%d}.csv"
+    return Response(buffer.getvalue(), mimetype="text/csv", headers={
+        "Content-Disposition": f"attachment; filename={filename}",
+        "Cache-Control": "no-store",
+    })

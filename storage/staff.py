@@ -1,0 +1,80 @@
+"""Back-office staff, their API tokens, the audit log of personal-data views, satisfaction ratings.
+
+Roles: ``agent`` (verifies and decides cases), ``supervisor`` (also reassigns, sees the dashboard),
+``admin`` (also edits flows and texts).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from storage.models import Base, utcnow
+
+
+class Role:
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+    ALL = (AGENT, SUPERVISOR, ADMIN)
+    RANK = {AGENT: 1, SUPERVISOR: 2, ADMIN: 3}
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)  # the login name
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def at_least(self, role: str) -> bool:
+        return Role.RANK[self.role] >= Role.RANK[role]
+
+
+class ApiToken(Base):
+    """Bearer tokens for back-office integrations; only a hash is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    staff: Mapped[Staff] = relationship()
+
+
+class AuditLog(Base):
+    """Who saw or changed what: every view of a case's personal data writes a row."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))  # view_case, view_document, claim, decide, message, ...
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    detail: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(8), default="console")  # console | api | cli
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Satisfaction(Base):
+    """The IKM rating (1-4) a citizen gave when the case was closed."""
+
+    __tablename__ = "satisfaction"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    rating: Mapped[int | None] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    asked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None]
