@@ -27,7 +27,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
 
-    from bot import cli, console, metrics, queues, simulator, webhook
+    from bot import api, cli, console, metrics, queues, simulator, users_cli, webhook
     from storage import db
 
     db.init_app(app)
@@ -35,6 +35,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     webhook.init_app(app)
     cli.init_app(app)
     metrics.init_app(app)
+    api.init_app(app)
+    users_cli.init_app(app)
     if settings.simulator_enabled:
         simulator.init_app(app)
     console.init_app(app)  # after the blueprints it exempts from CSRF

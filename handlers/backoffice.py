@@ -49,32 +49,39 @@ def _holder_or_supervisor(case: Case, staff: Staff) -> None:
         raise BackofficeError("only the agent holding this case (or a supervisor) may do this", 403)
 
 
-def claim(session, case: Case, staff: Staff) -> Done:
-    if case.status not in (CaseStatus.SUBMITTED, CaseStatus.IN_REVIEW):
-        raise BackofficeError(f"a case that is {case.status} cannot be claimed")
+def claim(session, case: Case, staff: Staff, channel: str = "console") -> Done:
+    """Take a case; claiming a case one already holds changes nothing."""
+    if case.assigned_to == staff.id and case.status == CaseStatus.IN_REVIEW:
+        return Done(case)
+    claimable = (CaseStatus.SUBMITTED, CaseStatus.IN_REVIEW)
     won = session.execute(
         update(Case)
-        .where(Case.id == case.id, Case.assigned_to.is_(None))
+        .where(Case.id == case.id, Case.assigned_to.is_(None), Case.status.in_(claimable))
         .values(assigned_to=staff.id, claimed_at=utcnow(), status=CaseStatus.IN_REVIEW, updated_by_citizen=False)
     ).rowcount
     if not won:
         session.rollback()
+        session.refresh(case)
+        if case.status not in claimable:
+            raise BackofficeError(f"a case that is {case.status} cannot be claimed")
         raise BackofficeError("another agent already holds this case")
     session.refresh(case)
     _event(session, case, "claimed", staff)
+    audit(session, staff, "claim", case.id, channel=channel)
     return Done(case)
 
 
-def release(session, case: Case, staff: Staff) -> Done:
+def release(session, case: Case, staff: Staff, channel: str = "console") -> Done:
     _holder_or_supervisor(case, staff)
     case.assigned_to, case.claimed_at = None, None
     if case.status == CaseStatus.IN_REVIEW:
         case.status = CaseStatus.SUBMITTED
     _event(session, case, "released", staff)
+    audit(session, staff, "release", case.id, channel=channel)
     return Done(case)
 
 
-def reassign(session, case: Case, staff: Staff, to: Staff) -> Done:
+def reassign(session, case: Case, staff: Staff, to: Staff, channel: str = "console") -> Done:
     if not staff.at_least(Role.SUPERVISOR):
         raise BackofficeError("only a supervisor may reassign", 403)
     if case.status not in CaseStatus.OPEN:
@@ -83,6 +90,7 @@ def reassign(session, case: Case, staff: Staff, to: Staff) -> Done:
     if case.status == CaseStatus.SUBMITTED:
         case.status = CaseStatus.IN_REVIEW
     _event(session, case, "reassigned", staff, f"to {to.name}")
+    audit(session, staff, "reassign", case.id, f"to staff {to.id}", channel=channel)
     return Done(case)
 
 
@@ -93,7 +101,7 @@ def _tell(session, case: Case, product: Product, text: str, status_word: str) ->
 
 
 def decide(session, case: Case, staff: Staff, decision: str, product: Product, flows: dict, note: str = "",
-           reason: str | None = None, item: str | None = None) -> Done:
+           reason: str | None = None, item: str | None = None, channel: str = "console") -> Done:
     if decision not in DECISIONS:
         raise BackofficeError(f"decision must be one of {', '.join(DECISIONS)}", 400)
     if case.status != CaseStatus.IN_REVIEW:
@@ -106,20 +114,22 @@ def decide(session, case: Case, staff: Staff, decision: str, product: Product, f
         text = texts["decision_approved"].format(**values)
     elif decision == "reject":
         reasons = product.raw["reject_reasons"]
-        if reason not in reasons:
+        if not isinstance(reason, str) or reason not in reasons:
             raise BackofficeError(f"reason must be one of {', '.join(reasons)}", 400)
         case.status, case.decided_at = CaseStatus.REJECTED, utcnow()
         case.decision_reason, case.decision_note = reason, note
         text = texts["decision_rejected"].format(reason=reasons[reason], **values)
     else:
-        flow = flows[case.service]
-        if item not in flow.steps or flow.step(item).type not in ("text", "photo"):
+        flow = flows.get(case.service)
+        if flow is None:
+            raise BackofficeError(f"the {case.service} service has no flow to ask again", 400)
+        if not isinstance(item, str) or item not in flow.steps or flow.step(item).type not in ("text", "photo"):
             asks = [s.id for s in flow.steps.values() if s.type in ("text", "photo")]
             raise BackofficeError(f"item must be one of {', '.join(asks)}", 400)
         case.status, case.need_info_item, case.decision_note = CaseStatus.NEED_INFO, item, note
         text = _reopen(session, case, flow, item, texts, values)
     _event(session, case, decision, staff, note or reason or item)
-    audit(session, staff, "decide", case.id, decision)
+    audit(session, staff, "decide", case.id, decision, channel=channel)
     return Done(case, [_tell(session, case, product, text, decision)])
 
 

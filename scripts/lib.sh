@@ -86,6 +86,14 @@ ensure_redis() {
   export REDIS_URL="$url"
 }
 
+ensure_chromium() {
+  # Browser tests drive Debian's Chromium with Playwright (Playwright's own browser download is not used).
+  [ -x /usr/bin/chromium ] && return 0
+  command -v apt-get >/dev/null 2>&1 || die "browser tests need Chromium at /usr/bin/chromium"
+  say "installing Debian's chromium for the browser tests"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+}
+
 ensure_secret_key() {
   if [ -z "${SECRET_KEY:-}" ]; then
     mkdir -p instance

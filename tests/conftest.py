@@ -27,7 +27,6 @@ from storage.schema import metadata
 from tests.twilio_fake import FakeTwilio
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_REDIS_DB = 13
 PUBLIC_BASE_URL = "http://bot.test"
 
 
@@ -89,14 +88,25 @@ def database_url(backend, postgres_db, tmp_path) -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
+def redis_url():
+    """A Redis database of its own for this test session: test runs side by side (CI and a developer,
+    parallel helpers) must not flush each other's queues. Claimed with SET NX in db 0, released at the end."""
     parts = urlsplit(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
-    url = urlunsplit(parts._replace(path=f"/{TEST_REDIS_DB}"))
+    base = urlunsplit(parts._replace(path="/0"))
     try:
-        redis_lib.Redis.from_url(url, socket_connect_timeout=2).ping()
+        registry = redis_lib.Redis.from_url(base, socket_connect_timeout=2)
+        registry.ping()
     except redis_lib.ConnectionError:
-        pytest.exit(f"no Redis at {url}: run the tests with scripts/test, which starts one", returncode=3)
-    return url
+        pytest.exit(f"no Redis at {base}: run the tests with scripts/test, which starts one", returncode=3)
+    for index in range(1, 16):
+        key = f"pandawa-tests:db:{index}"
+        if registry.set(key, os.getpid(), nx=True, ex=3 * 3600):
+            break
+    else:
+        pytest.exit("all Redis databases 1-15 are claimed by other test runs", returncode=3)
+    yield urlunsplit(parts._replace(path=f"/{index}"))
+    registry.delete(key)
+    registry.close()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import threading
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import select
 
 from bot.notify import notify

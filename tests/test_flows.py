@@ -2,7 +2,7 @@
 (media behind basic auth with a redirect to its CDN), real database."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select

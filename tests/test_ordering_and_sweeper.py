@@ -91,5 +91,5 @@ def test_sweeper_thread_in_the_worker_finds_what_was_never_enqueued(env, app, tw
     post_signed(down.test_client(), down, "/whatsapp/inbound", inbound_form(body="halo"))
     down.extensions["db"].dispose()
     workers.start(1)  # with its sweeper thread, every SWEEP_INTERVAL=1s
-    wait_for(lambda: len(twilio.messages) == 1, timeout=30, message=lambda: f"the reply\n" + workers.logs())
+    wait_for(lambda: len(twilio.messages) == 1, timeout=30, message=lambda: "the reply\n" + workers.logs())
     assert processed(app) == 1

@@ -40,7 +40,7 @@ def test_500_then_201_sends_once_with_the_retry_done_by_a_real_rq_worker(app, re
     with app.app_context():
         assert enqueue_outbound(reply_id)
     workers.start(1, "--no-sweeper")
-    done = wait_for(lambda: row(app, reply_id).status == "queued", timeout=30, message=lambda: f"the reply sent\n" + workers.logs())
+    done = wait_for(lambda: row(app, reply_id).status == "queued", timeout=30, message=lambda: "the reply sent\n" + workers.logs())
     assert done
     final = row(app, reply_id)
     assert final.attempts == 3 and final.twilio_sid == twilio.messages[0]["sid"]

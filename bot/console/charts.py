@@ -126,8 +126,10 @@ def bar_chart(categories: Sequence[str | Sequence[str]], series: Sequence[tuple[
                 ink = INK if color in DARK_TEXT_ON else "#fff"
                 out.append(f'<text x="{_n(cx)}" y="{_n(y + h / 2 + 4)}" text-anchor="middle" fill="{ink}" '
                            f'font-size="11" aria-hidden="true">{_n(value)}</text>')
-        out.append(f'<text x="{_n(cx)}" y="{_n(y - 5)}" text-anchor="middle" fill="{INK}" font-weight="600">'
-                   f"{_n(totals[i])}</text>")
+        total = _n(totals[i])
+        if band >= len(total) * CHAR_W + 4 and (totals[i] or band >= 18):  # no crowding when bars are narrow
+            out.append(f'<text x="{_n(cx)}" y="{_n(y - 5)}" text-anchor="middle" fill="{INK}" font-weight="600">'
+                       f"{total}</text>")
         if i % every == 0:
             for j, line in enumerate(lines):
                 out.append(f'<text x="{_n(cx)}" y="{_n(base + 16 + 14 * j)}" text-anchor="middle" '

@@ -23,7 +23,6 @@ PERIODS = (7, 14, 30, 90)
 COMPLAINT_FLOW = Path(__file__).resolve().parents[2] / "flows" / "definitions" / "complaint.yml"
 DAY_NAMES = ("Sen", "Sel", "Rab", "Kam", "Jum", "Sab", "Min")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
-STATUS_TITLES = {"submitted": "baru", "in_review": "diperiksa", "need_info": "menunggu data warga"}
 CSV_COLUMNS = ("ticket", "service", "status", "created_at", "decided_at", "sla_due_at", "sla_met",
                "hours_to_decision", "rating")
 
@@ -58,9 +57,13 @@ def id_number(value, places: int = 1) -> str:
     return f"{value:.{places}f}".replace(".", ",")
 
 
-def _charts(data: dict, titles: dict[str, str]) -> dict:
+def service_order(services, titles: dict[str, str]) -> list[str]:
+    """The menu's order, then any service no longer in the menu."""
+    return [s for s in titles if s in services] + sorted(set(services) - set(titles))
+
+
+def _charts(data: dict, titles: dict[str, str], order: list[str]) -> dict:
     volume, days = data["volume"], data["days"]
-    order = [s for s in titles if s in volume["services"]] + sorted(set(volume["services"]) - set(titles))
     categories = [(DAY_NAMES[d.weekday()], f"{d.day} {MONTHS[d.month - 1]}") for d in volume["days"]]
     total = sum(volume["totals"])
     out = {
@@ -92,8 +95,10 @@ def _charts(data: dict, titles: dict[str, str]) -> dict:
 def dashboard():
     days, titles = period_days(), service_titles()
     data = stats.dashboard(db.session(), utcnow(), days, office_tz(), complaint_titles())
-    return render_template("dashboard.html", data=data, charts=_charts(data, titles), periods=PERIODS,
-                           service_titles=titles, fmt=id_number, open_total=sum(b["count"] for b in data["open_by_age"]))
+    order = service_order(data["volume"]["services"], titles)
+    return render_template("dashboard.html", data=data, charts=_charts(data, titles, order), periods=PERIODS,
+                           service_titles=titles, service_order=order, fmt=id_number,
+                           open_total=sum(b["count"] for b in data["open_by_age"]))
 
 
 def _cell(value) -> str:

@@ -1,0 +1,288 @@
+"""The back-office JSON API (``/api``): bearer tokens of staff members, every rule in handlers.backoffice.
+
+Answers are JSON only; errors are ``{"error": "..."}`` with the matching status. Every view of a
+case's personal data or a document writes an audit row (channel ``api``). Logs carry ids, never
+personal data.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, url_for
+from sqlalchemy import func, select
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+
+from bot.phones import mask
+from handlers.backoffice import BackofficeError, audit, claim, decide
+from storage import db
+from storage.cases import Case, CaseStatus, Document
+from storage.models import as_utc, utcnow
+from storage.staff import Staff
+
+log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+STATUSES = (CaseStatus.SUBMITTED, CaseStatus.IN_REVIEW, CaseStatus.NEED_INFO, CaseStatus.APPROVED,
+            CaseStatus.REJECTED, CaseStatus.CLOSED)
+WAITING_FOR_AGENT = (CaseStatus.SUBMITTED, CaseStatus.IN_REVIEW)  # the SLA clock runs (not while need_info)
+DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+
+
+class ApiError(Exception):
+    def __init__(self, message: str, status: int = 400, headers: dict | None = None):
+        super().__init__(message)
+        self.message, self.status, self.headers = message, status, headers or {}
+
+
+def error(message: str, status: int, headers: dict | None = None) -> Response:
+    response = jsonify(error=message)
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+@bp.errorhandler(ApiError)
+@bp.errorhandler(BackofficeError)
+def _rule_error(exc: ApiError | BackofficeError):
+    db.session().rollback()
+    return error(exc.message, exc.status, getattr(exc, "headers", None))
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    db.session().rollback()
+    return error(exc.description or exc.name, exc.code or 500)
+
+
+# ---------------------------------------------------------------- authentication
+
+
+@bp.before_request
+def _authenticate():
+    if request.endpoint in (None, "api.unknown"):
+        return None  # unknown endpoints answer 404/405 without telling whether a token works
+    from bot.console.auth import staff_for_token
+
+    challenge = {"WWW-Authenticate": 'Bearer realm="pandawa"'}
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError("missing bearer token (send 'Authorization: Bearer <token>')", 401, challenge)
+    session = db.session()
+    staff = staff_for_token(session, token)
+    if staff is None:
+        raise ApiError("invalid or revoked token", 401,
+                       {"WWW-Authenticate": 'Bearer realm="pandawa", error="invalid_token"'})
+    session.commit()  # last_used_at
+    g.api_staff = staff
+    return None
+
+
+def me() -> Staff:
+    return g.api_staff
+
+
+# ---------------------------------------------------------------- serialisation
+
+
+def _iso(value):
+    return as_utc(value).isoformat() if value is not None else None
+
+
+def _staff_names(session, ids) -> dict[int, str]:
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    return dict(session.execute(select(Staff.id, Staff.name).where(Staff.id.in_(ids))).all())
+
+
+def summary(case: Case, names: dict[int, str], now=None) -> dict:
+    """What the queue shows: no personal data."""
+    now = now or utcnow()
+    due = as_utc(case.sla_due_at) if case.sla_due_at is not None else None
+    return {
+        "ticket": case.ticket,
+        "service": case.service,
+        "status": case.status,
+        "created_at": _iso(case.created_at),
+        "sla_due_at": _iso(case.sla_due_at),
+        "overdue": bool(due is not None and case.status in WAITING_FOR_AGENT and due < now),
+        "assigned_to": names.get(case.assigned_to),
+        "updated_by_citizen": bool(case.updated_by_citizen),
+    }
+
+
+def _summary_of(session, case: Case) -> dict:
+    return summary(case, _staff_names(session, [case.assigned_to]))
+
+
+def detail(session, case: Case, staff: Staff) -> dict:
+    held = case.assigned_to == staff.id
+    phone = case.citizen.phone
+    return {
+        **_summary_of(session, case),
+        **{key: _iso(getattr(case, key)) for key in ("claimed_at", "decided_at", "closed_at")},
+        **{key: getattr(case, key) for key in ("decision_reason", "decision_note", "need_info_item")},
+        "fields": dict(case.fields or {}),
+        "citizen": {"phone": phone if held else mask(phone), "phone_masked": not held},
+        "documents": [
+            {"id": d.id, "kind": d.kind, "content_type": d.content_type, "size": d.size,
+             "created_at": _iso(d.created_at), "url": url_for("api.document", ticket=case.ticket, document_id=d.id)}
+            for d in case.documents
+        ],
+        "events": [{"kind": e.kind, "actor": e.actor, "note": e.note, "at": _iso(e.at)} for e in case.events],
+    }
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _case(session, ticket: str) -> Case:
+    case = session.scalar(select(Case).where(Case.ticket == ticket))
+    if case is None:
+        raise ApiError(f"no case with ticket {ticket}", 404)
+    return case
+
+
+def _int_arg(name: str, default: int, low: int, high: int | None = None) -> int:
+    raw = request.args.get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(f"{name} must be a whole number") from None
+    if value < low or (high is not None and value > high):
+        limits = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ApiError(f"{name} must be {limits}")
+    return value
+
+
+def _json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError("the body must be a JSON object (Content-Type: application/json)")
+    return body
+
+
+def _text(body: dict, key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ApiError(f"{key} must be a string")
+    return value
+
+
+# ---------------------------------------------------------------- endpoints
+
+
+@bp.get("/cases")
+def cases():
+    session = db.session()
+    query = select(Case)
+    status, service = request.args.get("status", "").strip(), request.args.get("service", "").strip()
+    if status:
+        if status not in STATUSES:
+            raise ApiError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
+        query = query.where(Case.status == status)
+    if service:
+        services = [item.id for item in current_app.config["PRODUCT"].menu]
+        if service not in services:
+            raise ApiError(f"unknown service {service!r}: use one of {', '.join(services)}")
+        query = query.where(Case.service == service)
+    limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset = _int_arg("offset", 0, 0)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = list(session.scalars(query.order_by(Case.created_at, Case.id).limit(limit).offset(offset)))
+    names, now = _staff_names(session, [c.assigned_to for c in rows]), utcnow()
+    return {"cases": [summary(c, names, now) for c in rows], "total": total, "limit": limit, "offset": offset}
+
+
+@bp.get("/cases/<ticket>")
+def case_detail(ticket: str):
+    session, staff = db.session(), me()
+    case = _case(session, ticket)
+    body = detail(session, case, staff)
+    audit(session, staff, "view_case", case.id, channel="api")
+    session.commit()
+    return body
+
+
+@bp.post("/cases/<ticket>/claim")
+def case_claim(ticket: str):
+    session, staff = db.session(), me()
+    case = _case(session, ticket)
+    claim(session, case, staff, channel="api")  # claiming a case one holds is harmless
+    session.commit()
+    log.info("api claim case_id=%s staff_id=%s", case.id, staff.id)
+    return _summary_of(session, case)
+
+
+@bp.post("/cases/<ticket>/decision")
+def case_decision(ticket: str):
+    from bot.dispatch import enqueue_outbound
+    from bot.jobs import flows
+
+    body = _json_body()
+    decision, note, reason, item = (_text(body, k) for k in ("decision", "note", "reason", "item"))
+    if not decision:
+        raise ApiError("decision is required: approve, reject or need_info")
+    session, staff = db.session(), me()
+    case = _case(session, ticket)
+    done = decide(session, case, staff, decision, current_app.config["PRODUCT"], flows(), note=note or "",
+                  reason=reason, item=item, channel="api")
+    session.commit()
+    for outbound_id in done.outbound_ids:
+        enqueue_outbound(outbound_id)
+    log.info("api decision=%s case_id=%s staff_id=%s", decision, case.id, staff.id)
+    return _summary_of(session, done.case)
+
+
+@bp.get("/cases/<ticket>/documents/<int:document_id>")
+def document(ticket: str, document_id: int):
+    from storage.media import MediaStore
+
+    session, staff = db.session(), me()
+    case = _case(session, ticket)
+    doc = session.get(Document, document_id)
+    if doc is None or doc.case_id != case.id:
+        raise ApiError(f"case {ticket} has no document {document_id}", 404)
+    try:
+        content = MediaStore(current_app.config["SETTINGS"].media_dir).read(doc.sha256)
+    except (FileNotFoundError, ValueError):
+        log.error("document id=%s: stored file is missing", doc.id)
+        raise ApiError(f"the file of document {document_id} is missing from the media store", 404) from None
+    audit(session, staff, "view_document", case.id, detail=f"document {doc.id}", channel="api")
+    session.commit()
+    response = Response(content, mimetype=doc.content_type)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Disposition"] = f'inline; filename="{ticket}-{doc.kind}-{doc.id}"'
+    return response
+
+
+# ---------------------------------------------------------------- unknown paths: JSON, not HTML
+
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+@bp.route("/", defaults={"path": ""}, methods=_METHODS)
+@bp.route("/<path:path>", methods=_METHODS)
+def unknown(path: str):
+    known = current_app.extensions["api_routes"].bind("api").allowed_methods(request.path)
+    if known:
+        raise ApiError(f"{request.method} is not allowed here; use {', '.join(sorted(known))}", 405,
+                       {"Allow": ", ".join(sorted(known))})
+    raise ApiError(f"no API endpoint at {request.path}", 404)
+
+
+def init_app(app: Flask) -> None:
+    from bot.console.auth import csrf
+
+    csrf.exempt(bp)
+    app.register_blueprint(bp)
+    # The API's own routes, without the catch-all, to tell 404 from 405 on unknown combinations.
+    app.extensions["api_routes"] = Map([
+        Rule(rule.rule, endpoint=rule.endpoint, methods=rule.methods)
+        for rule in app.url_map.iter_rules() if rule.endpoint.startswith("api.") and rule.endpoint != "api.unknown"
+    ])
