@@ -156,7 +156,13 @@ def test_approve_in_the_browser_tells_the_citizen_on_whatsapp(live, twilio, page
     login(page, base, "ani")
     page.goto(f"{base}/console/cases/{ticket}")
     page.locator("#claim").click()
-    expect(page.locator("strong[data-status]")).to_have_text("in_review")
+    expect(page.locator("strong[data-status]")).to_have_attribute("data-status", "in_review")
+    expect(page.locator("strong[data-status]")).to_have_text("Diperiksa")
+    page.locator("#decision").select_option("reject")
+    expect(page.locator('label[data-for="reject"]')).to_be_visible()  # the reason field is there...
+    page.locator("#decision").select_option("approve")
+    expect(page.locator('label[data-for="reject"]')).to_be_hidden()   # ...only for a rejection
+    assert _screenshot(page, "console-case.png").stat().st_size > 10_000
     before = len(twilio.messages)
     page.locator("#decision").select_option("approve")
     page.get_by_label("Catatan untuk warga").fill("NIK sudah diperbarui.")

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from bot import phones
 from bot.console import bp
 from bot.console.auth import me, role_required
+from bot.console.queue import STATUS_LABELS
 from bot.dispatch import enqueue_outbound
 from bot.jobs import flows
 from handlers import backoffice as bo
@@ -54,7 +55,7 @@ def case_page(ticket: str):
         if staff.at_least(Role.SUPERVISOR) else [],
         paused=bool(case.citizen.conversation and case.citizen.conversation.handoff_since),
         holder_name=session.get(Staff, case.assigned_to).name if case.assigned_to else None,
-        CaseStatus=CaseStatus,
+        CaseStatus=CaseStatus, status_labels=STATUS_LABELS, field_labels=product.raw.get("field_labels") or {},
     )
 
 

@@ -1,4 +1,19 @@
-// Refreshes the queue's rows and counts every 5 s without reloading the page.
+// Case page: newest messages in view; only the decision fields that apply are shown.
+(function () {
+  const transcript = document.querySelector(".transcript");
+  if (transcript) transcript.scrollTop = transcript.scrollHeight;
+  const decision = document.getElementById("decision");
+  if (!decision) return;
+  function toggle() {
+    document.querySelectorAll("label[data-for]").forEach((label) => {
+      label.hidden = label.dataset.for !== decision.value;
+    });
+  }
+  decision.addEventListener("change", toggle);
+  toggle();
+})();
+
+// Queue: refreshes the rows and counts every 5 s without reloading the page.
 (function () {
   const box = document.getElementById("queue");
   if (!box) return;
