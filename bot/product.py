@@ -36,6 +36,9 @@ class Product:
         for item in self.menu:
             if item.id == service_id:
                 return item
+        extra = (self.raw.get("case_kinds") or {}).get(service_id)
+        if extra:  # cases that are not a menu service, e.g. a request to talk with an officer
+            return MenuItem(0, service_id, extra, "", ())
         raise ProductConfigError(f"service {service_id!r} is not in the menu")
 
     @property

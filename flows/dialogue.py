@@ -173,6 +173,5 @@ def _outside_flow(ctx: Context, state: dict, prepared: Prepared) -> list[str]:
         replies[0] = intro + "\n\n" + replies[0]
         return replies
     if understanding.kind == "human_agent":
-        ctx.conversation.handoff_since = ctx.now
-        return [engine.text(ctx, None, "handoff_started")]
+        return engine.request_officer(ctx, None)
     return reply_for(understanding, state, ctx.product)

@@ -92,6 +92,16 @@ def enter(ctx: Context, state: dict, step_id: str) -> list[str]:
     raise FlowError(f"{state['run']['flow']}: more than {MAX_AUTOMATIC_STEPS} automatic steps in a row")
 
 
+def request_officer(ctx: Context, flow: Flow | None) -> list[str]:
+    """The citizen asks for a person: the bot goes quiet and the agents' queue gets a handoff case
+    (unless one is already open), so an officer sees it and answers from the console."""
+    from handlers.cases import open_handoff_case
+
+    ctx.conversation.handoff_since = ctx.now
+    open_handoff_case(ctx)
+    return [text(ctx, flow, "handoff_started")]
+
+
 def _need_info_done(ctx: Context, state: dict) -> list[str]:
     from handlers.cases import attach_update
 
@@ -131,8 +141,7 @@ def handle(ctx: Context, state: dict, inp: Input) -> list[str]:
     if inp.kind == "help":
         return [text(ctx, flow, "help_in_flow") + "\n\n" + prompt(ctx, flow, step, run)]
     if inp.kind == "human_agent":
-        ctx.conversation.handoff_since = ctx.now
-        return [text(ctx, flow, "handoff_started")]
+        return request_officer(ctx, flow)
     consume = {"text": _text, "choice": _choice, "photo": _photo, "confirm": _confirm}[step.type]
     return consume(ctx, state, flow, step, run, inp)
 

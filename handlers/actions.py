@@ -127,8 +127,7 @@ def find_case(ctx: Context, run: dict) -> str:
         return "not_found"
     texts = ctx.flows[run["flow"]].texts
     values.update(
-        ticket=case.ticket, service_title=ctx.product.service(case.service).title if case.service in
-        {m.id for m in ctx.product.menu} else case.service,
+        ticket=case.ticket, service_title=ctx.product.service(case.service).title,
         status_label=texts.get(f"status_{case.status}", case.status), status_next=texts.get(f"next_{case.status}", ""),
         submitted_text=format_day_id(case.created_at.date()),
     )

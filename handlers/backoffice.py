@@ -102,8 +102,12 @@ def _tell(session, case: Case, product: Product, text: str, status_word: str) ->
 
 def decide(session, case: Case, staff: Staff, decision: str, product: Product, flows: dict, note: str = "",
            reason: str | None = None, item: str | None = None, channel: str = "console") -> Done:
+    from handlers.cases import HANDOFF
+
     if decision not in DECISIONS:
         raise BackofficeError(f"decision must be one of {', '.join(DECISIONS)}", 400)
+    if case.service == HANDOFF:
+        raise BackofficeError("a request to talk with an officer is answered in the chat, then closed", 400)
     if case.status != CaseStatus.IN_REVIEW:
         raise BackofficeError("claim the case before deciding it")
     _holder_or_supervisor(case, staff)
@@ -152,7 +156,10 @@ def _reopen(session, case: Case, flow, item: str, texts: dict, values: dict) -> 
 
 
 def close(session, case: Case, staff: Staff, product: Product) -> Done:
-    if case.status not in (CaseStatus.APPROVED, CaseStatus.REJECTED):
+    from handlers.cases import HANDOFF
+
+    closable = (CaseStatus.APPROVED, CaseStatus.REJECTED) + ((CaseStatus.IN_REVIEW,) if case.service == HANDOFF else ())
+    if case.status not in closable:
         raise BackofficeError("only a decided case can be closed")
     _holder_or_supervisor(case, staff)
     case.status, case.closed_at = CaseStatus.CLOSED, utcnow()

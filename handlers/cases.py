@@ -55,6 +55,21 @@ def create_case(session, citizen_id: int, service: str, fields: dict, document_i
     return case
 
 
+HANDOFF = "handoff"  # a case that is a request to talk with an officer, not a service
+
+
+def open_handoff_case(ctx) -> Case | None:
+    """A handoff case for the agents' queue, unless this citizen already has one open."""
+    existing = ctx.session.scalar(select(Case).where(
+        Case.citizen_id == ctx.citizen.id, Case.service == HANDOFF, Case.status.in_(CaseStatus.OPEN)))
+    if existing is not None:
+        return None
+    fields = {"flow": ctx.conversation.active_flow} if ctx.conversation.active_flow else {}
+    case = create_case(ctx.session, ctx.citizen.id, HANDOFF, fields, [], "", ctx.product)
+    ctx.after_commit.append(lambda case_id=case.id: enqueue_case(case_id))
+    return case
+
+
 def attach_update(session, case_id: int, run: dict) -> Case:
     """The citizen sent what the officer asked for: attach it, back to the queue, flagged as updated."""
     case = session.get(Case, case_id)

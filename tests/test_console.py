@@ -234,3 +234,60 @@ def test_script_in_profile_name_is_shown_as_text(app, twilio):
     page = client.get(f"/console/cases/{ticket}").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
     assert "<img src=x" not in page
+
+
+def test_a_citizen_asking_for_an_officer_appears_in_the_queue_and_is_answered_from_the_console(app, twilio):
+    chat = Chat(app, twilio)
+    chat.say("halo")
+    assert "petugas" in chat.last("petugas")
+    assert chat.say("halo?") == []  # silent: an officer will answer
+    chat.say("tolong ya")  # a second message opens no second case
+    with app.app_context():
+        [case] = db.session().scalars(select(Case)).all()
+        assert case.service == "handoff" and case.queued_at is not None
+    client = app.test_client()
+    login(client, "ani")
+    assert "Minta bicara dengan petugas" in client.get("/console/").get_data(as_text=True)
+    page = f"/console/cases/{case.ticket}"
+    post(client, f"{page}/claim", page)
+    assert "tolong ya" in client.get(page).get_data(as_text=True)
+    post(client, f"{page}/message", page, text="Selamat siang Ibu, ada yang bisa dibantu?")
+    assert chat.replies() == ["Selamat siang Ibu, ada yang bisa dibantu?"]
+    post(client, f"{page}/handback", page)
+    post(client, f"{page}/close", page)
+    handback, survey = chat.replies()
+    assert "selesai" in handback and "Sangat puas" in survey
+
+
+def test_overdue_cases_are_highlighted_and_release_returns_a_case(app, nik_case):
+    from datetime import timedelta
+
+    from storage.models import utcnow
+
+    _, ticket = nik_case
+    with app.app_context():
+        case = db.session().scalar(select(Case))
+        case.sla_due_at = utcnow() - timedelta(hours=1)
+        db.session().commit()
+    client = app.test_client()
+    login(client, "ani")
+    rows = client.get("/console/queue/rows").get_data(as_text=True)
+    assert 'class="overdue"' in rows and "terlambat" in rows
+    page = f"/console/cases/{ticket}"
+    post(client, f"{page}/claim", page)
+    post(client, f"{page}/release", page)
+    with app.app_context():
+        case = db.session().scalar(select(Case))
+        assert case.assigned_to is None and case.status == "submitted"
+
+
+def test_sessions_expire(app):
+    import time
+    from datetime import timedelta
+
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(seconds=1)
+    client = app.test_client()
+    login(client, "ani")
+    assert client.get("/console/").status_code == 200
+    time.sleep(2.1)
+    assert client.get("/console/").status_code == 302

@@ -33,12 +33,12 @@ def queue_rows(statuses: list[str], service: str | None, limit: int = 200) -> li
     if service:
         query = query.where(Case.service == service)
     now = utcnow()
-    menu = {item.id: item.title for item in current_app.config["PRODUCT"].menu}
+    product = current_app.config["PRODUCT"]
     rows = []
     for case, agent in session.execute(query.order_by(Case.created_at, Case.id).limit(limit)):
         due = as_utc(case.sla_due_at) if case.sla_due_at else None
         rows.append({
-            "ticket": case.ticket, "id": case.id, "service": menu.get(case.service, case.service),
+            "ticket": case.ticket, "id": case.id, "service": product.service(case.service).title,
             "status": case.status, "status_label": STATUS_LABELS.get(case.status, case.status),
             "created_at": as_utc(case.created_at), "due": due,
             "overdue": bool(due and due < now and case.status in CaseStatus.OPEN),
