@@ -27,11 +27,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
 
-    from bot import api, cli, console, metrics, queues, simulator, users_cli, webhook
+    from bot import api, cli, console, live, metrics, queues, simulator, users_cli, webhook
     from storage import db
 
     db.init_app(app)
     queues.init_app(app)
+    live.init_app(app)
     webhook.init_app(app)
     cli.init_app(app)
     metrics.init_app(app)

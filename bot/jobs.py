@@ -84,6 +84,29 @@ def check_media(index: int, media: dict, accept: list[str]) -> MediaItem:
     return item
 
 
+def _configuration(session, state: dict, params: dict) -> tuple:
+    """The product and flows for this message: the published ones (drafts for a simulator preview),
+    with a run in progress kept on the flow version it started with."""
+    from bot import live
+    from handlers import versions
+    from handlers.actions import ACTIONS
+    from handlers.inputs import VALIDATORS
+
+    app = current_app._get_current_object()
+    if params.get("PandawaPreview") == "1" and app.config["SETTINGS"].simulator_enabled:
+        product, flow_set = live.preview(app)
+    else:
+        live.refresh(app)  # cheap: looks at a counter at most once a second
+        product, flow_set = app.config["PRODUCT"], flows()
+    flow_set = dict(flow_set)
+    for run in (state.get("run"), state.get("paused_run")):
+        if run and run["flow"] in flow_set and flow_set[run["flow"]].version != run.get("version"):
+            pinned = versions.flow_by_digest(session, run["flow"], run.get("version", ""), set(VALIDATORS), set(ACTIONS))
+            if pinned is not None:
+                flow_set[run["flow"]] = pinned
+    return product, flow_set
+
+
 def _handle(session, message_id: int) -> list[int]:
     """Decide the reply to one message, store it, mark the message processed.
 
@@ -93,14 +116,14 @@ def _handle(session, message_id: int) -> list[int]:
     from handlers.actions import ACTIONS
     from handlers.inputs import VALIDATORS
 
-    product = current_app.config["PRODUCT"]
     message = session.get(InboundMessage, message_id)
     conversation = message.citizen.conversation
     state = dict(conversation.state) if conversation else {}
     body, media, params, profile_name = message.body, list(message.media), dict(message.params), message.citizen.profile_name
+    product, flow_set = _configuration(session, state, params)
     session.rollback()  # end the read transaction before the slow calls
 
-    prepared = prepare(state, body, media, params, product, flows(), VALIDATORS, nlu_client(), check_media)
+    prepared = prepare(state, body, media, params, product, flow_set, VALIDATORS, nlu_client(), check_media)
     if prepared.understanding is not None:
         metrics.incr(f"understood_{prepared.understanding.kind}")
         if prepared.understanding.kind == "nlu_down":
@@ -114,7 +137,7 @@ def _handle(session, message_id: int) -> list[int]:
     if conversation is None:
         conversation = Conversation(citizen=message.citizen, state={})
         session.add(conversation)
-    ctx = Context(session=session, citizen=message.citizen, conversation=conversation, product=product, flows=flows(),
+    ctx = Context(session=session, citizen=message.citizen, conversation=conversation, product=product, flows=flow_set,
                   validators=VALIDATORS, actions=ACTIONS, now=utcnow(), settings=current_app.config["SETTINGS"],
                   redis=queues.redis())
     replies = reply(ctx, state, prepared, message.id, body, profile_name)

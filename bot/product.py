@@ -84,6 +84,30 @@ class Product:
     def body_max_chars(self) -> int:
         return int(self.raw.get("limits", {}).get("body_max_chars", 4096))
 
+    @classmethod
+    def checked(cls, raw: dict) -> "Product":
+        """A product from settings that are complete enough to run the bot on."""
+        texts = raw.get("texts")
+        if not isinstance(texts, dict):
+            raise ProductConfigError("'texts' must map names to texts")
+        missing = [key for key in REQUIRED_TEXTS if not str(texts.get(key) or "").strip()]
+        if missing:
+            raise ProductConfigError(f"texts missing: {', '.join(missing)}")
+        long = [key for key, value in texts.items() if len(str(value)) > 1600]
+        if long:
+            raise ProductConfigError(f"texts longer than WhatsApp's 1600 characters: {', '.join(long)}")
+        menu = raw.get("menu")
+        if not menu or not isinstance(menu, list):
+            raise ProductConfigError("the menu is empty")
+        for i, item in enumerate(menu, start=1):
+            if not isinstance(item, dict) or not item.get("id") or not item.get("title"):
+                raise ProductConfigError(f"menu item {i} needs an 'id' and a 'title'")
+        hours = raw.get("working_hours") or {}
+        for key in ("timezone", "days", "start", "end"):
+            if key not in hours:
+                raise ProductConfigError(f"working_hours needs '{key}'")
+        return cls(raw)
+
     def menu_text(self) -> str:
         lines = [self.text("menu_intro")]
         lines += [f"*{item.number}*. {item.title}" for item in self.menu]
@@ -101,12 +125,13 @@ REQUIRED_TEXTS = (
 )
 
 
-def load_product(path: str | Path) -> Product:
+def load_product_raw(path: str | Path) -> dict:
     with open(path, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh) or {}
-    missing = [key for key in REQUIRED_TEXTS if key not in raw.get("texts", {})]
-    if missing:
-        raise ProductConfigError(f"{path}: texts missing: {', '.join(missing)}")
-    if not raw.get("menu"):
-        raise ProductConfigError(f"{path}: the menu is empty")
-    return Product(raw)
+        return yaml.safe_load(fh) or {}
+
+
+def load_product(path: str | Path) -> Product:
+    try:
+        return Product.checked(load_product_raw(path))
+    except ProductConfigError as exc:
+        raise ProductConfigError(f"{path}: {exc}") from exc

@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import queues
+from bot import live, queues
 from bot.dispatch import enqueue_inbound, enqueue_outbound
 from storage import db
 from storage.models import Conversation, InboundMessage, InboundStatus, OutboundMessage, OutboundStatus as S, as_utc, utcnow
@@ -145,6 +145,7 @@ def start_thread(app: Flask, stop: threading.Event) -> threading.Thread:
                     lock = queues.redis().lock("pandawa:sweeper", timeout=max(interval, 5))
                     if lock.acquire(blocking=False):
                         try:
+                            live.refresh(app)  # reminders use the published texts
                             sweep()
                             sweep_conversations()
                         finally:

@@ -1,0 +1,164 @@
+"""Admins edit flows: validation that points at the step and field, drafts, publish (live within
+seconds, in-flight conversations keep their version), history with diffs, rollback, roles, audit."""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from bot import create_app
+from bot.console.auth import create_staff
+from flows.definition import DEFINITIONS
+from handlers import versions
+from handlers.actions import ACTIONS
+from handlers.inputs import VALIDATORS
+from storage import db
+from storage.staff import AuditLog
+from tests.conftest import wait_for
+from tests.helpers import Chat
+
+PASSWORD = "rahasia-admin-123"
+NEW_NIK_QUESTION = "Mohon ketik NIK 16 angka yang tertera di KTP terbaru Anda."
+
+
+@pytest.fixture
+def app(env):
+    app = create_app({"ENV": env, "TESTING": True})
+    with app.app_context():
+        session = db.session()
+        create_staff(session, "adi", "admin", PASSWORD)
+        create_staff(session, "ani", "agent", PASSWORD)
+        create_staff(session, "sri", "supervisor", PASSWORD)
+        session.commit()
+    yield app
+    app.extensions["db"].dispose()
+
+
+def token(client, path) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
+
+
+def logged_in(app, name="adi"):
+    client = app.test_client()
+    client.post("/console/login", data={"name": name, "password": PASSWORD, "csrf_token": token(client, "/console/login")})
+    return client
+
+
+def edit(client, flow_id, action="publish", **fields):
+    page = f"/console/admin/flows/{flow_id}"
+    return client.post(page, data={**fields, "action": action, "csrf_token": token(client, page)}, follow_redirects=True)
+
+
+BASE = (DEFINITIONS / "change_nik.yml").read_text()
+
+
+def mutate(change) -> str:
+    raw = yaml.safe_load(BASE)
+    change(raw)
+    return yaml.safe_dump(raw, allow_unicode=True, sort_keys=False)
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda r: r["steps"]["nik"].update(next="nowhere"), "step 'nik' goes to unknown step 'nowhere'"),
+        (lambda r: r["steps"].update(orphan={"type": "message", "text": "hai"}), "step 'orphan' cannot be reached"),
+        (lambda r: r["steps"]["nik"].pop("next"), "step 'nik': no way forward"),
+        (lambda r: r["steps"]["nik"].update(ask=""), "step 'nik': missing text 'ask'"),
+        (lambda r: r["steps"]["nik"].update(validator="nik_magic"), "step 'nik': unknown validator 'nik_magic'"),
+        (lambda r: r["steps"].update(kind={"type": "choice", "ask": "Pilih", "next": "kk"}) or r["steps"]["ktp"].update(next="kind"),
+         "step 'kind': a choice needs 'options'"),
+        (lambda r: r["steps"]["ktp"].update(ask="x" * 1601), "step 'ktp': 'ask' is longer than WhatsApp's 1600"),
+        (lambda r: r["steps"]["ktp"].update(type="video"), "step 'ktp': 'type' must be one of"),
+        (lambda r: r.update(id="other"), "'id' must stay 'change_nik'"),
+    ],
+    ids=["unknown-step", "unreachable", "no-way-forward", "missing-text", "unknown-validator", "choice-without-options",
+         "too-long", "unknown-type", "renamed"],
+)
+def test_validation_points_at_the_step_and_field(app, change, expected):
+    found = versions.problems("flow:change_nik", mutate(change), app.config["SETTINGS"].product_config,
+                              set(VALIDATORS), set(ACTIONS))
+    assert any(expected in problem for problem in found), found
+
+
+def test_the_repository_flows_are_valid(app):
+    for kind in versions.kinds():
+        text = versions.base_content(kind, app.config["SETTINGS"].product_config)
+        assert versions.problems(kind, text, app.config["SETTINGS"].product_config, set(VALIDATORS), set(ACTIONS)) == []
+
+
+def test_only_admins_edit(app):
+    for name in ("ani", "sri"):
+        assert logged_in(app, name).get("/console/admin/flows/change_nik").status_code == 403
+    assert app.test_client().get("/console/admin/").status_code == 302
+    assert "Alur: change_nik" in logged_in(app).get("/console/admin/").get_data(as_text=True)
+
+
+def test_an_invalid_edit_is_kept_as_a_draft_and_not_published(app):
+    client = logged_in(app)
+    page = edit(client, "change_nik", **{"nik.ask": "", "nik.validator": "nik"}).get_data(as_text=True)
+    assert "Belum bisa diterbitkan" in page and "step &#39;nik&#39;: missing text &#39;ask&#39;" in page
+    with app.app_context():
+        assert versions.latest(db.session(), "flow:change_nik", "published") is None
+        assert versions.latest(db.session(), "flow:change_nik", "draft") is not None
+
+
+def test_publish_reaches_new_conversations_while_one_in_flight_keeps_its_version(app, twilio):
+    early, late = Chat(app, twilio, phone="+6281100000001"), Chat(app, twilio, phone="+6281100000002")
+    early.say("1")  # started on the repository version, waiting for the card number
+    client = logged_in(app)
+    page = edit(client, "change_nik", **{"nik.ask": NEW_NIK_QUESTION, "note": "lebih jelas"}).get_data(as_text=True)
+    assert "Versi 1 diterbitkan" in page
+    time.sleep(1.1)  # processes look at the publish counter at most once a second
+    assert "NIK yang benar" in early.last("0001234567890")  # the old question: same version to the end
+    late.say("1")
+    assert NEW_NIK_QUESTION in late.last("0001234567890")
+    with app.app_context():
+        assert db.session().scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "config_publish")) == 1
+
+
+def test_history_shows_the_diff_and_rollback_restores_the_old_text(app, twilio):
+    client = logged_in(app)
+    edit(client, "change_nik", **{"nik.ask": NEW_NIK_QUESTION})
+    edit(client, "change_nik", **{"nik.ask": "Ketik NIK (versi dua)."})
+    history = client.get("/console/admin/history/flow:change_nik").get_data(as_text=True)
+    assert "Versi 2" in history and "+    ask: Ketik NIK (versi dua)." in history
+    with app.app_context():
+        first = [v for v in versions.history(db.session(), "flow:change_nik") if v.number == 1][0]
+    client.post(f"/console/admin/history/flow:change_nik/rollback/{first.id}",
+                data={"csrf_token": token(client, "/console/admin/history/flow:change_nik")})
+    time.sleep(1.1)
+    chat = Chat(app, twilio)
+    chat.say("1")
+    assert NEW_NIK_QUESTION in chat.last("0001234567890")
+    with app.app_context():
+        live_version = versions.latest(db.session(), "flow:change_nik", "published")
+        assert live_version.number == 3 and "rollback to version 1" in live_version.note
+
+
+def test_adding_a_document_step_in_the_form(app, twilio):
+    client = logged_in(app)
+    page = edit(client, "change_nik", new_id="buku_nikah", new_type="photo", new_after="kk",
+                new_ask="Kirim foto buku nikah (untuk istri/suami).", new_document="buku_nikah").get_data(as_text=True)
+    assert "diterbitkan" in page
+    with app.app_context():
+        text = versions.latest(db.session(), "flow:change_nik", "published").content
+    raw = yaml.safe_load(text)
+    assert raw["steps"]["kk"]["next"] == "buku_nikah" and raw["steps"]["buku_nikah"]["next"] == "confirm"
+
+
+def test_a_running_worker_picks_up_a_publish_without_restart(app, twilio, workers):
+    workers.start(1, "--no-sweeper")
+    chat = Chat(app, twilio, phone="+6281100000009")
+    mine = lambda: [m["Body"] for m in twilio.messages if m["To"] == "whatsapp:+6281100000009"]  # noqa: E731
+    chat.send("1", run=False)
+    wait_for(lambda: len(mine()) == 1, timeout=30, message=lambda: workers.logs())
+    edit(logged_in(app), "change_nik", **{"card_number.ask": "Ketik nomor kartu (versi baru)."})
+    other = Chat(app, twilio, phone="+6281100000010")
+    other.send("1", run=False)
+    got = wait_for(lambda: [m["Body"] for m in twilio.messages if m["To"] == "whatsapp:+6281100000010"],
+                   timeout=30, message=lambda: workers.logs())
+    assert "versi baru" in got[0]
