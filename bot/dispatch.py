@@ -13,9 +13,20 @@ from bot import queues
 log = logging.getLogger(__name__)
 
 
-def enqueue_inbound(message_id: int) -> bool:
+def queued_flag(citizen_id: int) -> str:
+    return f"pandawa:citizen-queued:{citizen_id}"
+
+
+def enqueue_inbound(message_id: int, citizen_id: int | None = None) -> bool:
+    """Queue the job for a stored message. With ``citizen_id``, at most one job per citizen waits in
+    the queue (a flood from one number then takes one place in line, not one per message); the job
+    clears the flag when it starts, before it looks for messages."""
     settings = current_app.config["SETTINGS"]
     try:
+        if citizen_id is not None and not queues.redis().set(
+            queued_flag(citizen_id), message_id, nx=True, ex=settings.job_timeout * 2
+        ):
+            return True  # a job for this citizen is already waiting: it will take this message too
         queues.queue(queues.INBOUND).enqueue(
             "bot.jobs.process_inbound",
             message_id,

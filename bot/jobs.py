@@ -22,6 +22,7 @@ from storage.models import Conversation, InboundMessage, InboundStatus, Outbound
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable)
+MESSAGES_PER_TURN = 5  # then other citizens get a worker before this one continues
 _worker_app = None
 
 
@@ -41,10 +42,6 @@ def in_app_context(func: F) -> F:
             return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
-
-
-class CitizenBusy(RuntimeError):
-    """Another worker held the citizen's lock for too long; RQ retries the job."""
 
 
 def nlu_client() -> NLUClient:
@@ -151,10 +148,24 @@ def _handle(session, message_id: int) -> list[int]:
     return [row.id for row in outbound]
 
 
+def _next_pending(session, citizen_id: int) -> int | None:
+    return session.scalar(
+        select(InboundMessage.id)
+        .where(InboundMessage.citizen_id == citizen_id, InboundMessage.status == InboundStatus.RECEIVED)
+        .order_by(InboundMessage.id)
+        .limit(1)
+    )
+
+
 @in_app_context
 def process_inbound(message_id: int) -> int:
-    """Handle this message and any earlier unhandled ones of the same citizen. Returns how many."""
-    from bot.dispatch import enqueue_outbound
+    """Handle this citizen's stored messages, oldest first, under the citizen's lock. Returns how many.
+
+    Fair to other citizens: a job handles at most MESSAGES_PER_TURN messages, then puts a job for
+    the rest at the back of the queue; and it never waits for a citizen another worker is serving
+    (that worker looks for new messages again after releasing the lock, so none is left behind).
+    """
+    from bot.dispatch import enqueue_inbound, enqueue_outbound, queued_flag
 
     settings = current_app.config["SETTINGS"]
     session = db.session()
@@ -162,33 +173,33 @@ def process_inbound(message_id: int) -> int:
     if message is None or message.status != InboundStatus.RECEIVED:
         return 0
     citizen_id = message.citizen_id
-    session.close()  # no connection held while waiting for the lock
-
-    lock = queues.redis().lock(
-        f"pandawa:citizen:{citizen_id}", timeout=settings.citizen_lock_timeout, blocking_timeout=settings.citizen_lock_wait
-    )
-    if not lock.acquire():
-        raise CitizenBusy(f"citizen {citizen_id} busy for {settings.citizen_lock_wait}s")
+    session.close()
+    queues.redis().delete(queued_flag(citizen_id))  # from now on a new message queues a new job
     handled = 0
-    try:
-        while True:
-            pending = session.scalar(
-                select(InboundMessage)
-                .where(InboundMessage.citizen_id == citizen_id, InboundMessage.status == InboundStatus.RECEIVED)
-                .order_by(InboundMessage.id)
-                .limit(1)
-            )
-            if pending is None:
-                break
-            for outbound_id in _handle(session, pending.id):
-                enqueue_outbound(outbound_id)
-            handled += 1
-            lock.reacquire()  # restart the lock's lifetime for the next message
-    finally:
-        session.close()
+    while True:
+        lock = queues.redis().lock(f"pandawa:citizen:{citizen_id}", timeout=settings.citizen_lock_timeout)
+        if not lock.acquire(blocking=False):
+            log.info("citizen_id=%s is being served by another worker; it will take message_id=%s", citizen_id, message_id)
+            return handled
+        turn = 0
         try:
-            lock.release()
-        except (LockNotOwnedError, LockError):
-            log.warning("citizen lock for citizen_id=%s expired before release", citizen_id)
+            while (pending_id := _next_pending(session, citizen_id)) is not None and turn < MESSAGES_PER_TURN:
+                for outbound_id in _handle(session, pending_id):
+                    enqueue_outbound(outbound_id)
+                handled, turn = handled + 1, turn + 1
+                lock.reacquire()  # restart the lock's lifetime for the next message
+        finally:
+            session.close()
+            try:
+                lock.release()
+            except (LockNotOwnedError, LockError):
+                log.warning("citizen lock for citizen_id=%s expired before release", citizen_id)
+        if pending_id is not None:  # this citizen's turn is over: the rest waits behind other citizens
+            enqueue_inbound(pending_id, citizen_id)
+            break
+        if _next_pending(session, citizen_id) is None:  # nothing arrived while we released the lock
+            break
+        session.close()
+    session.close()
     log.info("inbound message_id=%s: handled %d message(s) for citizen_id=%s", message_id, handled, citizen_id)
     return handled

@@ -75,9 +75,8 @@ class Settings:
     # Outbound: Twilio REST call timeout, retry backoff between attempts (seconds).
     twilio_timeout: float = 10.0
     outbound_retry_intervals: tuple[int, ...] = (2, 10, 30, 120, 300)
-    # Inbound processing: per-citizen lock lifetime, how long a job waits for it, job timeout.
+    # Inbound processing: per-citizen lock lifetime, job timeout.
     citizen_lock_timeout: int = 60
-    citizen_lock_wait: int = 50
     job_timeout: int = 120
     # Sweeper: re-enqueue work older than this grace period, every interval seconds.
     sweep_grace: int = 30
@@ -138,7 +137,6 @@ def load_settings(environ: Mapping[str, str] | None = None, instance_path: str |
         twilio_timeout=parse_float(env.get("TWILIO_TIMEOUT"), 10.0),
         outbound_retry_intervals=parse_int_list(env.get("OUTBOUND_RETRY_INTERVALS"), (2, 10, 30, 120, 300)),
         citizen_lock_timeout=parse_int(env.get("CITIZEN_LOCK_TIMEOUT"), 60),
-        citizen_lock_wait=parse_int(env.get("CITIZEN_LOCK_WAIT"), 50),
         job_timeout=parse_int(env.get("JOB_TIMEOUT"), 120),
         sweep_grace=parse_int(env.get("SWEEP_GRACE"), 30),
         sweep_interval=parse_int(env.get("SWEEP_INTERVAL"), 15),

@@ -134,7 +134,7 @@ def inbound():
         return refuse(400, problem)
 
     log.info("inbound stored id=%s citizen_id=%s media=%d", message.id, message.citizen_id, len(media))
-    if enqueue_inbound(message.id):
+    if enqueue_inbound(message.id, message.citizen_id):
         message.enqueued_at = utcnow()
         session.commit()
     return twiml()

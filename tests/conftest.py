@@ -140,7 +140,6 @@ def env(database_url, redis_conn, redis_url, twilio, tmp_path) -> dict[str, str]
         "TWILIO_WHATSAPP_NUMBER": "whatsapp:+14155238886",
         "TWILIO_TIMEOUT": "2",
         "OUTBOUND_RETRY_INTERVALS": "1,1,1",
-        "CITIZEN_LOCK_WAIT": "20",
         "SWEEP_GRACE": "0",
         "SWEEP_INTERVAL": "1",
     }

@@ -93,3 +93,21 @@ def test_sweeper_thread_in_the_worker_finds_what_was_never_enqueued(env, app, tw
     workers.start(1)  # with its sweeper thread, every SWEEP_INTERVAL=1s
     wait_for(lambda: len(twilio.messages) == 1, timeout=30, message=lambda: "the reply\n" + workers.logs())
     assert processed(app) == 1
+
+
+def test_a_flood_from_one_number_does_not_starve_other_citizens(app, client, twilio):
+    flood, other = "+6281777777777", "+6282888888888"
+    for i in range(30):
+        post_signed(client, app, "/whatsapp/inbound", inbound_form(phone=flood, body=f"spam {i}"))
+    post_signed(client, app, "/whatsapp/inbound", inbound_form(phone=other, body="halo"))
+    with app.app_context():
+        assert Queue(queues.INBOUND, connection=queues.redis()).count == 2  # one place in line per citizen
+    run_jobs(app)
+    order = [m["To"] for m in twilio.messages]
+    assert len(order) == 31
+    assert order.index(f"whatsapp:{other}") <= 5  # served after at most one turn of the flood
+    with app.app_context():  # and the flood itself is handled completely, in order
+        bodies = [m.body for m in db.session().scalars(
+            select(InboundMessage).where(InboundMessage.status == InboundStatus.PROCESSED).order_by(InboundMessage.processed_at, InboundMessage.id))
+            if m.body.startswith("spam")]
+    assert bodies == [f"spam {i}" for i in range(30)]
