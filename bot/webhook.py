@@ -9,7 +9,7 @@ import logging
 
 from flask import Blueprint, Flask, Response, current_app, request
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from twilio.request_validator import RequestValidator
 
 from bot import phones
@@ -86,9 +86,14 @@ def _citizen(session, phone: str, form) -> Citizen:
     return citizen
 
 
+def _clean(text: str) -> str:
+    """NUL characters cannot be stored in PostgreSQL text; they carry nothing a person wrote."""
+    return text.replace("\x00", "\ufffd")
+
+
 @bp.post("/inbound")
 def inbound():
-    form = request.form
+    form = {_clean(key): _clean(value) for key, value in request.form.items()}  # validated against the raw form
     sid = (form.get("MessageSid") or "").strip()
     if not sid or len(sid) > 64:
         log.warning("inbound refused: MessageSid missing or malformed")
@@ -142,7 +147,7 @@ def inbound():
 
 @bp.post("/status")
 def status():
-    form = request.form
+    form = {_clean(key): _clean(value) for key, value in request.form.items()}
     sid, new_status = form.get("MessageSid", ""), (form.get("MessageStatus") or "").lower()
     if not sid or new_status not in OutboundStatus.RANK:
         return refuse(400, "MessageSid and a known MessageStatus are required")
@@ -165,6 +170,14 @@ def status():
     session.commit()
     log.info("status callback outbound_id=%s status=%s", outbound.id if outbound else None, new_status)
     return Response("", status=204)
+
+
+@bp.errorhandler(OperationalError)
+def _database_down(exc):
+    """Nothing could be stored: say so with a 503, so Twilio retries (or uses the fallback URL)."""
+    db.session().rollback()
+    log.error("webhook %s: database unreachable (%s); asked Twilio to retry", request.path, type(exc).__name__)
+    return refuse(503, "storage unavailable, retry later")
 
 
 def init_app(app: Flask) -> None:
