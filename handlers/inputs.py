@@ -41,22 +41,18 @@ def ticket_or_last(text: str, values: dict) -> str:
     return v.ticket(text)
 
 
-def short_text(text: str, values: dict) -> str:
-    cleaned = _clean(text)
-    if len(cleaned) < 3:
-        raise Invalid("text_too_short")
-    if len(cleaned) > 200:
-        raise Invalid("text_too_long")
-    return cleaned
+def text_between(shortest: int, longest: int) -> Callable[[str, dict], str]:
+    """Free text of a sensible length (spaces tidied)."""
 
+    def check(text: str, values: dict) -> str:
+        cleaned = _clean(text)
+        if len(cleaned) < shortest:
+            raise Invalid("text_too_short")
+        if len(cleaned) > longest:
+            raise Invalid("text_too_long")
+        return cleaned
 
-def long_text(text: str, values: dict) -> str:
-    cleaned = _clean(text)
-    if len(cleaned) < 10:
-        raise Invalid("text_too_short")
-    if len(cleaned) > 1500:
-        raise Invalid("text_too_long")
-    return cleaned
+    return check
 
 
 VALIDATORS: dict[str, Callable[[str, dict], str]] = {
@@ -68,6 +64,6 @@ VALIDATORS: dict[str, Callable[[str, dict], str]] = {
     "card_or_nik": card_or_nik,
     "new_phone": new_phone,
     "ticket_or_last": ticket_or_last,
-    "short_text": short_text,
-    "long_text": long_text,
+    "short_text": text_between(3, 200),
+    "long_text": text_between(10, 1500),
 }
