@@ -163,6 +163,14 @@ def runner(app):
     return app.test_cli_runner()
 
 
+def _die_with_parent() -> None:
+    """Linux: the worker gets SIGTERM when the test process dies, even by SIGKILL (no orphans
+    left consuming another run's queues)."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class WorkerProcesses:
     """Real `flask --app bot worker` processes on the test's database and Redis."""
 
@@ -175,6 +183,7 @@ class WorkerProcesses:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "flask", "--app", "bot", "worker", *args],
                 cwd=ROOT, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
             )
             self.procs.append(proc)
         return self
