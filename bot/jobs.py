@@ -85,16 +85,20 @@ def _configuration(session, state: dict, params: dict) -> tuple:
     """The product and flows for this message: the published ones (drafts for a simulator preview),
     with a run in progress kept on the flow version it started with."""
     from bot import live
+    from bot.product import ProductConfigError
+    from flows.definition import FlowError
     from handlers import versions
     from handlers.actions import ACTIONS
     from handlers.inputs import VALIDATORS
 
     app = current_app._get_current_object()
+    live.refresh(app)  # cheap: one look at a counter in Redis
+    product, flow_set = app.config["PRODUCT"], flows()
     if params.get("PandawaPreview") == "1" and app.config["SETTINGS"].simulator_enabled:
-        product, flow_set = live.preview(app)
-    else:
-        live.refresh(app)  # cheap: looks at a counter at most once a second
-        product, flow_set = app.config["PRODUCT"], flows()
+        try:
+            product, flow_set = live.preview(app)
+        except (ProductConfigError, FlowError) as exc:  # a draft with problems: answer with what is published
+            log.warning("preview with drafts impossible (%s); the published version answers", type(exc).__name__)
     flow_set = dict(flow_set)
     for run in (state.get("run"), state.get("paused_run")):
         if run and run["flow"] in flow_set and flow_set[run["flow"]].version != run.get("version"):

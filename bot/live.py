@@ -14,6 +14,8 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from bot.product import ProductConfigError
+from flows.definition import FlowError
 from handlers import versions
 
 log = logging.getLogger(__name__)
@@ -49,8 +51,9 @@ def refresh(app: Flask, min_interval: float = 0.0) -> None:
     try:
         with Session(app.extensions["db"].engine) as session:  # its own session: never the caller's
             product, flows = versions.compose(session, app.config["SETTINGS"].product_config, validators, actions)
-    except SQLAlchemyError as exc:
-        log.warning("published configuration not loaded (%s); keeping the loaded version", type(exc).__name__)
+    except (SQLAlchemyError, ProductConfigError, FlowError) as exc:
+        # A version that no longer loads must not take the bot down: keep serving the loaded one.
+        log.error("published configuration not loaded (%s); keeping the loaded version", type(exc).__name__)
         return
     app.config["PRODUCT"], app.extensions["flows"] = product, flows
     state["generation"] = generation

@@ -77,7 +77,10 @@ def send():
         media.append((f"{current_app.config['SETTINGS'].public_base_url}/simulator/media/{token}", content_type))
     if not body.strip() and not media:
         return jsonify(error="Tulis pesan atau lampirkan foto."), 400
-    response = post_signed("/whatsapp/inbound", twilio_form(phone, body, request.form.get("name", ""), media))
+    form = twilio_form(phone, body, request.form.get("name", ""), media)
+    if request.form.get("preview") == "1":  # "Pratinjau draf": the worker answers with the admins' drafts
+        form["PandawaPreview"] = "1"
+    response = post_signed("/whatsapp/inbound", form)
     if response.status_code != 200:
         return jsonify(error=f"webhook answered {response.status_code}: {response.text.strip()}"), 502
     return jsonify(ok=True, phone=phone)

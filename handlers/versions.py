@@ -10,6 +10,7 @@ digest of the version they started on and finish on it.
 from __future__ import annotations
 
 import difflib
+from zoneinfo import ZoneInfoNotFoundError
 from pathlib import Path
 
 import yaml
@@ -85,7 +86,7 @@ def problems(kind: str, text: str, config_path: str, validators: set[str], actio
     try:
         product = Product.checked(merged)
         WorkingCalendar.from_config(product.raw["working_hours"])
-    except (ProductConfigError, ValueError, TypeError) as exc:
+    except (ProductConfigError, ValueError, TypeError, ZoneInfoNotFoundError) as exc:
         return [f"{kind}: {exc}"]
     unknown = [item.id for item in product.menu if item.id not in flow_ids()]
     return [f"{kind}: menu service '{service}' has no flow" for service in unknown]
@@ -95,8 +96,8 @@ def _next_number(session, kind: str) -> int:
     return (session.scalar(select(func.max(ConfigVersion.number)).where(ConfigVersion.kind == kind)) or 0) + 1
 
 
-def save_draft(session, kind: str, text: str, staff_id: int | None, found: list[str], note: str = "") -> ConfigVersion:
-    """Keep the admin's draft (one per kind), with or without problems; ``found`` from ``problems``."""
+def save_draft(session, kind: str, text: str, staff_id: int | None, note: str = "") -> ConfigVersion:
+    """Keep the admin's draft (one per kind), with or without problems."""
     draft = latest(session, kind, VersionStatus.DRAFT)
     if draft is None:
         draft = ConfigVersion(kind=kind, number=_next_number(session, kind), status=VersionStatus.DRAFT)
@@ -127,7 +128,7 @@ def rollback(session, kind: str, version_id: int, staff_id: int | None) -> Confi
     if existing is not None:
         session.delete(existing)
         session.flush()
-    save_draft(session, kind, old.content, staff_id, [], note=f"rollback to version {old.number}")
+    save_draft(session, kind, old.content, staff_id, note=f"rollback to version {old.number}")
     return publish(session, kind, staff_id, [])
 
 

@@ -162,3 +162,41 @@ def test_a_running_worker_picks_up_a_publish_without_restart(app, twilio, worker
     got = wait_for(lambda: [m["Body"] for m in twilio.messages if m["To"] == "whatsapp:+6281100000010"],
                    timeout=30, message=lambda: workers.logs())
     assert "versi baru" in got[0]
+
+
+def test_a_preview_of_a_broken_draft_is_answered_with_the_published_version(env, twilio):
+    from tests.helpers import inbound_form, post_signed, run_jobs
+
+    app = create_app({"ENV": {**env, "SIMULATOR_ENABLED": "1"}, "TESTING": True})
+    with app.app_context():
+        session = db.session()
+        broken = versions.base_content("flow:change_nik", app.config["SETTINGS"].product_config).replace(
+            "validator: nik\n", "validator: nik_magic\n")
+        versions.save_draft(session, "flow:change_nik", broken, None)
+        session.commit()
+    form = inbound_form(phone="+6281100000055", body="1", PandawaPreview="1")
+    assert post_signed(app.test_client(), app, "/whatsapp/inbound", form).status_code == 200
+    run_jobs(app)
+    [reply] = [m["Body"] for m in twilio.messages if m["To"] == "whatsapp:+6281100000055"]
+    assert "nomor kartu JKN-KIS" in reply  # not silence
+    app.extensions["db"].dispose()
+
+
+def test_rollback_to_a_version_that_no_longer_fits_is_refused(app):
+    client = logged_in(app)
+    edit(client, "change_nik", **{"nik.ask": NEW_NIK_QUESTION})
+    with app.app_context():
+        session = db.session()
+        first = versions.latest(session, "flow:change_nik", "published")
+        first.content = first.content.replace("validator: nik\n", "validator: retired_validator\n")  # the code moved on
+        edit_again = versions.save_draft(session, "flow:change_nik", versions.base_content(
+            "flow:change_nik", app.config["SETTINGS"].product_config), None)
+        versions.publish(session, "flow:change_nik", None, [])
+        session.commit()
+        first_id, live_number = first.id, edit_again.number
+    page = client.post(f"/console/admin/history/flow:change_nik/rollback/{first_id}",
+                       data={"csrf_token": token(client, "/console/admin/history/flow:change_nik")},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "retired_validator" in page
+    with app.app_context():
+        assert versions.latest(db.session(), "flow:change_nik", "published").number == live_number

@@ -25,7 +25,7 @@ def local_time(value) -> str:
 
 
 def init_app(app: Flask) -> None:
-    from bot.console import admin, auth, cases, dashboard, queue  # noqa: F401  (routes register on bp)
+    from bot.console import admin, admin_settings, auth, cases, dashboard, queue  # noqa: F401  (routes register on bp)
 
     auth.init_app(app)
     app.register_blueprint(bp)

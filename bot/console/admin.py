@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import yaml
+from redis.exceptions import RedisError
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
 from bot import live
@@ -14,7 +15,7 @@ from bot.console.auth import me, role_required
 from handlers import versions
 from handlers.backoffice import audit
 from storage import db
-from storage.config_versions import VersionStatus
+from storage.config_versions import ConfigVersion, VersionStatus
 from storage.staff import Role
 
 TEXT_FIELDS = ("ask", "text", "summary", "received")
@@ -36,25 +37,31 @@ def _problems(kind: str, text: str) -> list[str]:
     return versions.problems(kind, text, _config_path(), *_sets())
 
 
-def save_and_maybe_publish(kind: str, text: str, publish: bool, note: str = "") -> list[str]:
-    """Keep the draft; publish it when asked and valid. Returns the problems (empty on success)."""
+def keep_version(kind: str, text: str, found: list[str], publish: bool, note: str = "") -> bool:
+    """Save the draft and, when asked and it has no problems, publish it (all processes reload within
+    seconds, this one at once). True when the page may redirect; problems are flashed otherwise."""
     session, staff = db.session(), me()
-    found = _problems(kind, text)
-    draft = versions.save_draft(session, kind, text, staff.id, found, note)
+    draft = versions.save_draft(session, kind, text, staff.id, note)
+    session.flush()
     audit(session, staff, "config_draft", detail=f"{kind} v{draft.number}")
     if publish and not found:
         version = versions.publish(session, kind, staff.id, found)
         audit(session, staff, "config_publish", detail=f"{kind} v{version.number}")
         session.commit()
-        live.bump(current_app._get_current_object())
+        app = current_app._get_current_object()
+        try:
+            live.bump(app)
+        except RedisError:
+            flash("Redis tidak menjawab: proses lain memuat versi baru setelah Redis kembali.", "error")
+        live.refresh(app)
         flash(f"Versi {version.number} diterbitkan: percakapan baru memakainya dalam beberapa detik.", "ok")
-        return []
+        return True
     session.commit()
     if found:
-        flash("Draf disimpan, tetapi belum bisa diterbitkan: perbaiki masalah di bawah.", "error")
-    else:
-        flash("Draf disimpan. Coba di simulator dengan 'Pratinjau draf', lalu terbitkan.", "ok")
-    return found
+        flash(f"{'Tidak diterbitkan' if publish else 'Draf disimpan'}: {len(found)} masalah perlu diperbaiki.", "error")
+        return False
+    flash(f"Draf versi {draft.number} disimpan. Coba di simulator dengan 'Pratinjau draf', lalu terbitkan.", "ok")
+    return True
 
 
 @bp.get("/admin/")
@@ -149,8 +156,8 @@ def admin_flow(flow_id: str):
             except ValueError as exc:
                 flash(str(exc), "error")
                 return redirect(url_for("console.admin_flow", flow_id=flow_id))
-        found = save_and_maybe_publish(kind, text, publish, request.form.get("note", ""))
-        if not found:
+        found = _problems(kind, text)
+        if keep_version(kind, text, found, publish, request.form.get("note", "")):
             return redirect(url_for("console.admin_flow", flow_id=flow_id, raw="1" if raw_view else None))
     else:
         found = _problems(kind, text)
@@ -185,7 +192,11 @@ def admin_history(kind: str):
 @role_required(Role.ADMIN)
 def admin_rollback(kind: str, version_id: int):
     session, staff = db.session(), me()
+    old = session.get(ConfigVersion, version_id)
     try:
+        found = _problems(kind, old.content) if old is not None and old.kind == kind else []
+        if found:  # it no longer fits the code or the other settings as they are now
+            raise versions.VersionError(found)
         version = versions.rollback(session, kind, version_id, staff.id)
     except versions.VersionError as exc:
         session.rollback()

@@ -1,0 +1,319 @@
+"""Admins edit the bot texts, the working hours, holidays and menu (versioned: a draft from the form or
+the raw YAML, validated, then published to every process) and the decree table (edited in place).
+Every change is audited: the action with the kind and version, or a decree's before and after."""
+from __future__ import annotations
+
+import json
+import re
+import string
+from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from bot.console import bp
+from bot.console.admin import keep_version
+from bot.console.auth import me, role_required
+from bot.product import REQUIRED_TEXTS, load_product_raw
+from handlers import versions
+from handlers.backoffice import audit
+from handlers.worktime import DAY_NAMES, DAYS_ID
+from storage import db
+from storage.config_versions import VersionStatus
+from storage.membership import Decree, Participant
+from storage.staff import Role
+
+MAX_CHARS = 1600  # WhatsApp's limit for one message
+ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+HH_MM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+TIMEZONES = ("Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura")  # WIB, WITA, WIT
+
+
+def _config_path() -> str:
+    return current_app.config["SETTINGS"].product_config
+
+
+def _dump(data) -> str:
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=1000)
+
+
+def _mapping(text: str) -> dict | None:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def naming(found: list[str], *words: str) -> list[str]:
+    """The problems that name one of these fields (a text key, 'holidays', 'start', ...)."""
+    pattern = re.compile(r"(?<!\w)(%s)(?!\w)" % "|".join(re.escape(w) for w in words))
+    return [p for p in found if pattern.search(p)]
+
+
+def _valid_day(value) -> bool:
+    try:
+        return isinstance(value, date) or bool(ISO_DAY.match(str(value)) and date.fromisoformat(str(value)))
+    except ValueError:
+        return False
+
+
+def _placeholders(template: str) -> set[str]:
+    names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    if "" in names or any(n[:1].isdigit() for n in names):
+        raise ValueError("use named placeholders like {ticket}")
+    return {re.split(r"[.\[]", n)[0] for n in names}
+
+
+def _text_problems(texts: dict) -> list[str]:
+    """What versions.problems does not see: values that are not text, empty optional texts, unbalanced
+    braces and placeholders the bot does not fill (each a failed message when the text is sent)."""
+    base, found = load_product_raw(_config_path()).get("texts") or {}, []
+    for key, value in texts.items():
+        if not isinstance(value, str):
+            found.append(f"texts: {key} must be text, not {type(value).__name__}")
+            continue
+        if not value.strip() and key not in REQUIRED_TEXTS:
+            found.append(f"texts: {key} is empty")
+        try:
+            used = _placeholders(value)
+        except ValueError as exc:
+            found.append(f"texts: {key}: braces {{ }} do not match ({exc})")
+            continue
+        allowed = _placeholders(base[key]) if isinstance(base.get(key), str) else used
+        if used - allowed:
+            found.append(f"texts: {key} uses {', '.join(sorted('{%s}' % n for n in used - allowed))}, which the bot "
+                         f"does not fill (available: {', '.join(sorted('{%s}' % n for n in allowed)) or 'none'})")
+    return found
+
+
+def _settings_problems(data: dict, holiday_lines: list[int] | None) -> tuple[list[str], dict]:
+    """Checks versions.problems does not make (or makes without saying where), and a copy of ``data``
+    without those faults, for versions.problems to check the rest without repeating them."""
+    found, clean, hours = [], dict(data), data.get("working_hours")
+    if isinstance(hours, dict):
+        hours = clean["working_hours"] = dict(hours)
+        try:
+            ZoneInfo(str(hours.get("timezone") or TIMEZONES[0]))
+        except (ZoneInfoNotFoundError, ValueError):
+            found.append(f"settings: working_hours.timezone '{hours['timezone']}' is not a known time zone "
+                         f"(e.g. {', '.join(TIMEZONES)})")
+            hours["timezone"] = TIMEZONES[0]
+        found += [f"settings: working_hours.{key} '{hours[key]}' must be a time like 08:00" for key in ("start", "end")
+                  if key in hours and not HH_MM.match(str(hours[key]).strip())]
+        holidays = hours.get("holidays") or []
+        if not isinstance(holidays, list):
+            found.append("settings: working_hours.holidays must be a list of dates")
+            holidays = []
+        where = [f"line {n}" for n in holiday_lines or []] or [f"entry {i + 1}" for i in range(len(holidays))]
+        found += [f"settings: working_hours.holidays {where[i]}: '{day}' is not a date (YYYY-MM-DD)"
+                  for i, day in enumerate(holidays) if not _valid_day(day)]
+        hours["holidays"] = [day for day in holidays if _valid_day(day)]
+    elif hours is not None:
+        found.append("settings: working_hours must be a mapping")
+        clean.pop("working_hours")
+    mappings = ("sla_hours", "reject_reasons", "keywords", "field_labels")
+    found += [f"settings: {key} must be a mapping" for key in mappings
+              if key in data and not isinstance(data[key], dict)]
+    sla = data.get("sla_hours") if isinstance(data.get("sla_hours"), dict) else {}
+    found += [f"settings: sla_hours.{service} must be a positive number of hours" for service, value in sla.items()
+              if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0]
+    ids = [item.get("id") for item in data.get("menu") or [] if isinstance(item, dict)]
+    found += [f"settings: menu service '{s}' is listed twice" for s in sorted({i for i in ids if ids.count(i) > 1})]
+    return found, clean
+
+
+def check(kind: str, text: str, holiday_lines: list[int] | None = None) -> list[str]:
+    """Everything that keeps a texts or settings document from being published (empty: publishable)."""
+    from handlers.actions import ACTIONS
+    from handlers.inputs import VALIDATORS
+
+    data, extra = _mapping(text), []
+    if data is not None and kind == versions.TEXTS:
+        extra = _text_problems(data)
+    elif data is not None:
+        extra, clean = _settings_problems(data, holiday_lines)
+        text = _dump(clean)
+    try:
+        found = versions.problems(kind, text, _config_path(), set(VALIDATORS), set(ACTIONS))
+    except (LookupError, AttributeError) as exc:  # shapes of raw YAML that versions.problems does not expect
+        found = [f"{kind}: {type(exc).__name__}: {exc}"]
+    return extra + [p for p in found if p not in extra]
+
+
+def _state(kind: str) -> dict:
+    return {status: getattr(versions.latest(db.session(), kind, status), "number", None)
+            for status in (VersionStatus.PUBLISHED, VersionStatus.DRAFT)}
+
+
+def _edit(kind: str, endpoint: str, from_form) -> tuple[str, list[str], object]:
+    """The draft (or what was posted) and its problems; a redirect once saved or published cleanly.
+    ``from_form(draft_text)`` gives the text and problems of the form view's post."""
+    text = versions.content(db.session(), kind, _config_path(), draft=True)
+    if request.method != "POST":
+        return text, check(kind, text), None
+    if "yaml" in request.form:
+        text = request.form["yaml"].replace("\r\n", "\n")
+        found = check(kind, text)
+    else:
+        text, found = from_form(text)
+    if keep_version(kind, text, found, request.form.get("action") == "publish"):
+        return text, found, redirect(url_for(endpoint, raw="1" if request.args.get("raw") == "1" else None))
+    return text, found, None
+
+
+# -- bot texts ---------------------------------------------------------------------------------------
+def _texts_from_form(text: str) -> tuple[str, list[str]]:
+    texts = _mapping(text) or {}
+    for key in list(texts) + [k for k in REQUIRED_TEXTS if k not in texts]:
+        if f"text.{key}" in request.form:
+            texts[key] = request.form[f"text.{key}"].replace("\r\n", "\n")
+    return _dump(texts), check(versions.TEXTS, _dump(texts))
+
+
+@bp.route("/admin/texts", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def admin_texts():
+    text, found, done = _edit(versions.TEXTS, "console.admin_texts", _texts_from_form)
+    if done:
+        return done
+    texts = _mapping(text) or {}
+    keys = list(texts) + [k for k in REQUIRED_TEXTS if k not in texts]
+    fields = [{"key": key, "value": str(texts.get(key) or ""), "problems": naming(found, key)} for key in keys]
+    return render_template("admin_texts.html", kind=versions.TEXTS, text=text, fields=fields, problems=found,
+                           max_chars=MAX_CHARS, raw_view=request.args.get("raw") == "1" or _mapping(text) is None,
+                           state=_state(versions.TEXTS))
+
+
+# -- working hours, holidays, menu -------------------------------------------------------------------
+def _settings_from_form(text: str) -> tuple[str, list[str]]:
+    """The settings with the form applied; problems name a holiday by its line in the text area."""
+    form, data = request.form, _mapping(text) or {}
+    hours = dict(data.get("working_hours") or {})
+    hours.update(timezone=form.get("timezone", "").strip(), days=[d for d in DAY_NAMES if form.get(f"day.{d}")],
+                 start=form.get("start", "").strip(), end=form.get("end", "").strip())
+    lines = [(n, line.strip()) for n, line in enumerate(form.get("holidays", "").splitlines(), start=1) if line.strip()]
+    hours["holidays"] = [day for _, day in lines]
+    data["working_hours"], found, menu = hours, [], []
+    for i, item in enumerate(data.get("menu") or []):
+        if isinstance(item, dict) and f"menu.{i}.title" in form:
+            item = {**item, "title": form[f"menu.{i}.title"].strip()}
+        position = form.get(f"menu.{i}.position", "").strip()
+        if not position.isdigit() or int(position) < 1:
+            service = item.get("id") if isinstance(item, dict) else item
+            found.append(f"settings: menu position of '{service}' must be a whole number from 1")
+            position = str(i + 1)
+        menu.append((int(position), i, item))
+    data["menu"] = [item for _, _, item in sorted(menu, key=lambda row: row[:2])]
+    return _dump(data), found + check(versions.SETTINGS, _dump(data), [n for n, _ in lines])
+
+
+@bp.route("/admin/settings", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def admin_settings():
+    text, found, done = _edit(versions.SETTINGS, "console.admin_settings", _settings_from_form)
+    if done:
+        return done
+    data = _mapping(text) or {}
+    hours, menu = data.get("working_hours") or {}, data.get("menu") or []
+    form_ok = bool(data) and isinstance(hours, dict) and isinstance(menu, list)
+    form_ok = form_ok and all(isinstance(item, dict) for item in menu)
+    holidays = hours.get("holidays") or [] if form_ok else []
+    holidays_text = request.form.get("holidays") if "holidays" in request.form else \
+        "\n".join(str(day) for day in holidays) if isinstance(holidays, list) else str(holidays)
+    return render_template(
+        "admin_settings.html", kind=versions.SETTINGS, text=text, problems=found, naming=naming,
+        raw_view=request.args.get("raw") == "1" or not form_ok, hours=hours if form_ok else {},
+        holidays_text=holidays_text, menu=menu if form_ok else [], days=list(zip(DAY_NAMES, DAYS_ID)),
+        timezones=TIMEZONES, state=_state(versions.SETTINGS),
+    )
+
+
+# -- decrees -----------------------------------------------------------------------------------------
+DECREE_FIELDS = ("number", "deactivated_on", "reactivation_deadline")
+
+
+def _decree_values(form, decree_id: int | None) -> tuple[dict, list[str]]:
+    values, errors = {"number": form.get("number", "").strip()}, []
+    if not values["number"] or len(values["number"]) > 32:
+        errors.append("Nomor SK wajib diisi (paling banyak 32 karakter).")
+    for key, label in (("deactivated_on", "Tanggal penonaktifan"), ("reactivation_deadline", "Batas reaktivasi")):
+        raw = form.get(key, "").strip()
+        values[key] = date.fromisoformat(raw) if _valid_day(raw) else None
+        if values[key] is None:
+            errors.append(f"{label} harus tanggal YYYY-MM-DD.")
+    if None not in values.values() and values["reactivation_deadline"] <= values["deactivated_on"]:
+        errors.append("Batas reaktivasi harus setelah tanggal penonaktifan.")
+    same = select(Decree.id).where(Decree.number == values["number"], Decree.id != (decree_id or 0))
+    if not errors and db.session().scalar(same) is not None:
+        errors.append(f"SK {values['number']} sudah ada.")
+    return values, errors
+
+
+def _plain(decree) -> dict:
+    get = decree.get if isinstance(decree, dict) else lambda key: getattr(decree, key)
+    return {key: get(key).isoformat() if isinstance(get(key), date) else get(key) for key in DECREE_FIELDS}
+
+
+def _decrees_page(errors=(), edit: int | None = None, status: int = 200):
+    session = db.session()
+    number = Participant.decree_number
+    used = dict(session.execute(select(number, func.count()).group_by(number)).all())  # participants per decree
+    rows = session.scalars(select(Decree).order_by(Decree.deactivated_on.desc(), Decree.number)).all()
+    form = request.form if errors else {}
+    return render_template("admin_decrees.html", rows=rows, used=used, errors=errors, form=form, edit=edit), status
+
+
+def _change_decree(action: str, decree: Decree | None, values: dict | None, message: str):
+    """Apply, audit (before and after: a decree holds no personal data), commit."""
+    session = db.session()
+    before, after = _plain(decree) if decree else None, _plain(values) if values else None
+    if before == after:
+        flash("Tidak ada perubahan.", "ok")
+        return redirect(url_for("console.admin_decrees"))
+    if decree is None:
+        session.add(Decree(**values))
+    elif values is None:
+        session.delete(decree)
+    else:
+        for key, value in values.items():
+            setattr(decree, key, value)
+    audit(session, me(), action, detail=json.dumps({"before": before, "after": after}))
+    try:
+        session.commit()
+    except IntegrityError:  # another admin saved the same number a moment ago
+        session.rollback()
+        return _decrees_page([f"SK {(values or before)['number']} sudah ada."], status=409)
+    flash(message, "ok")
+    return redirect(url_for("console.admin_decrees"))
+
+
+@bp.route("/admin/decrees", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def admin_decrees():
+    if request.method == "GET":
+        return _decrees_page(edit=request.args.get("edit", type=int))
+    values, errors = _decree_values(request.form, None)
+    if errors:
+        return _decrees_page(errors, status=400)
+    return _change_decree("decree_add", None, values, f"SK {values['number']} ditambahkan.")
+
+
+@bp.post("/admin/decrees/<int:decree_id>")
+@role_required(Role.ADMIN)
+def admin_decree_edit(decree_id: int):
+    decree = db.session().get(Decree, decree_id) or abort(404)
+    values, errors = _decree_values(request.form, decree_id)
+    if errors:
+        return _decrees_page(errors, edit=decree_id, status=400)
+    return _change_decree("decree_edit", decree, values, f"SK {values['number']} diperbarui.")
+
+
+@bp.post("/admin/decrees/<int:decree_id>/delete")
+@role_required(Role.ADMIN)
+def admin_decree_delete(decree_id: int):
+    decree = db.session().get(Decree, decree_id) or abort(404)
+    return _change_decree("decree_delete", decree, None, f"SK {decree.number} dihapus.")

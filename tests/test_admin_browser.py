@@ -1,0 +1,187 @@
+"""An admin edits a bot text in a real browser (Playwright, Debian's Chromium), publishes it, and the
+citizen in the local WhatsApp simulator reads the new text; the draft preview switch of the simulator."""
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from werkzeug.serving import make_server
+
+from bot import create_app
+from bot.console.auth import create_staff
+from storage import db
+from tests.conftest import ROOT, free_port, wait_for
+from tests.helpers import run_jobs
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+ARTIFACTS = ROOT / "test-artifacts"
+PASSWORD = "rahasia-kuat-123"
+NEW_INTRO = "Pilih layanan PANDAWA dengan membalas angkanya:"
+
+pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
+                                reason=f"browser tests need Debian's Chromium at {CHROMIUM} (scripts/test installs it)")
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return "postgresql"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live(env):
+    """The app in local mode (no Twilio credentials: the simulator is on) on a real threaded server,
+    with an admin (adi)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    local_env = {k: v for k, v in env.items() if not k.startswith("TWILIO_")}
+    app = create_app({"ENV": {**local_env, "PUBLIC_BASE_URL": base}, "TESTING": True})
+    with app.app_context():
+        session = db.session()
+        create_staff(session, "adi", "admin", PASSWORD)
+        session.commit()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, base
+    server.shutdown()
+    thread.join(timeout=5)
+    server.server_close()
+    app.extensions["db"].dispose()
+    app.extensions["redis"].close()
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="id-ID")
+    ctx.set_default_timeout(15_000)
+    page = ctx.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(f"script error: {exc}"))
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.errors = errors
+    yield page
+    ctx.close()
+
+
+def login(page, base: str) -> None:
+    page.goto(base + "/console/login")
+    page.get_by_label("Nama pengguna").fill("adi")
+    page.get_by_label("Kata sandi").fill(PASSWORD)
+    page.locator("form.login button[type=submit]").click()
+    page.wait_for_url(base + "/console/")
+
+
+def simulator_says(app, page, base: str, phone: str, body: str, preview: bool = False) -> None:
+    page.goto(base + "/simulator/")
+    page.locator("#phone").fill(phone)
+    page.locator("#phone").dispatch_event("change")
+    if preview:
+        page.get_by_label("Pratinjau draf").check()
+    page.locator("#body").fill(body)
+    page.locator("#send").click()
+    expect(page.locator('#chat [data-direction="in"]').last).to_contain_text(body)
+    run_jobs(app)
+
+
+def bot_replies(page) -> str:
+    replies = page.locator('#chat [data-direction="out"]')
+    wait_for(lambda: replies.count() > 0, timeout=10, message="a reply in the simulator's chat")
+    return "\n".join(replies.all_inner_texts())
+
+
+def test_admin_edits_a_text_publishes_and_the_simulator_shows_it(live, page):
+    app, base = live
+    login(page, base)
+    page.goto(base + "/console/admin/texts")
+    expect(page.locator("h1")).to_have_text("Teks bot")
+    intro = page.get_by_label("menu_intro", exact=True)
+    counter = page.locator("#count-menu_intro")
+    intro.fill("x" * 1601)
+    expect(counter).to_have_text("1601/1600")  # counted as the admin types
+    expect(counter).to_have_class("counter over")
+    intro.fill(NEW_INTRO)
+    expect(counter).to_have_text(f"{len(NEW_INTRO)}/1600")
+    page.locator("#text-filter").fill("menu_")
+    expect(page.locator('.text-field[data-key="greeting"]')).to_be_hidden()
+    expect(page.locator('.text-field[data-key="menu_footer"]')).to_be_visible()
+    page.locator("#text-filter").fill("")
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "admin-texts.png"
+    page.screenshot(path=str(shot), full_page=False)
+    assert shot.stat().st_size > 10 * 1024
+
+    page.get_by_role("button", name="Terbitkan").click()
+    expect(page.locator(".flash.ok")).to_contain_text("Versi 1 diterbitkan")
+    expect(page.get_by_label("menu_intro", exact=True)).to_have_value(NEW_INTRO)
+    assert page.errors == []
+
+    simulator_says(app, page, base, "081277776666", "halo")
+    wait_for(lambda: NEW_INTRO in bot_replies(page), timeout=10,
+             message=lambda: f"the new text in: {bot_replies(page)!r}")
+    assert page.errors == []
+
+
+def test_a_draft_is_seen_only_with_the_preview_switch(live, page):
+    app, base = live
+    login(page, base)
+    page.goto(base + "/console/admin/texts")
+    page.get_by_label("menu_intro", exact=True).fill("Ini draf yang belum terbit:")
+    page.get_by_role("button", name="Simpan draf").click()
+    expect(page.locator(".flash.ok")).to_contain_text("Draf versi 1 disimpan.")
+
+    simulator_says(app, page, base, "081277775555", "halo")
+    wait_for(lambda: "Silakan balas dengan" in bot_replies(page), timeout=10, message="the published text")
+    assert "belum terbit" not in bot_replies(page)
+
+    simulator_says(app, page, base, "081277774444", "halo", preview=True)
+    wait_for(lambda: "Ini draf yang belum terbit:" in bot_replies(page), timeout=10, message="the draft text")
+    page.locator("#body").fill("menu")
+    page.locator("#send").click()
+    expect(page.get_by_label("Pratinjau draf")).to_be_checked()  # stays on for the next message
+    assert page.errors == []
+
+
+def test_admin_reorders_the_menu_and_adds_a_decree_in_the_browser(live, page):
+    app, base = live
+    ARTIFACTS.mkdir(exist_ok=True)
+    login(page, base)
+    page.goto(base + "/console/admin/settings")
+    page.get_by_label("Urutan complaint").fill("1")
+    page.get_by_label("Urutan change_nik").fill("2")
+    page.locator("#holidays").fill("2026-12-25\n25-12-2026")
+    page.get_by_role("button", name="Terbitkan").click()
+    expect(page.locator("#problems")).to_contain_text("holidays line 2")
+    page.screenshot(path=str(ARTIFACTS / "admin-settings.png"), full_page=True)
+    page.locator("#holidays").fill("2026-12-25")
+    page.get_by_role("button", name="Terbitkan").click()
+    expect(page.locator(".flash.ok")).to_contain_text("Versi 1 diterbitkan")
+    expect(page.locator("#menu tbody tr").first).to_have_attribute("data-service", "complaint")
+    assert app.config["PRODUCT"].menu[0].id == "complaint"
+
+    page.goto(base + "/console/admin/decrees")
+    page.get_by_label("Nomor SK").fill("9/HUK/2026")
+    page.get_by_label("Tanggal penonaktifan").fill("2026-05-01")
+    page.get_by_label("Batas reaktivasi").fill("2026-04-01")
+    page.get_by_role("button", name="Tambah").click()
+    expect(page.locator("#problems")).to_contain_text("harus setelah")
+    page.get_by_label("Batas reaktivasi").fill("2026-11-01")
+    page.get_by_role("button", name="Tambah").click()
+    expect(page.locator(".flash.ok")).to_have_text("SK 9/HUK/2026 ditambahkan.")
+    expect(page.locator('#decrees tr[data-decree="9/HUK/2026"]')).to_contain_text("2026-11-01")
+    page.screenshot(path=str(ARTIFACTS / "admin-decrees.png"), full_page=True)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator('#decrees tr[data-decree="9/HUK/2026"]').get_by_role("button", name="Hapus").click()
+    expect(page.locator(".flash.ok")).to_have_text("SK 9/HUK/2026 dihapus.")
+    assert [e for e in page.errors if not e.startswith("400 ")] == []  # the refused decree answered 400
