@@ -135,3 +135,88 @@ def test_nlu_down_then_back(env, rasa_url, twilio):
     with back.app_context():
         assert db.session().scalar(select(func.count()).select_from(OutboundMessage)) == 2
     back.extensions["db"].dispose()
+
+
+class TcpProxy:
+    """A loopback TCP proxy that can drop every connection and refuse new ones for a while:
+    the database 'briefly unreachable' for the processes that connect through it."""
+
+    def __init__(self, target_port: int):
+        import socket
+
+        self.target_port, self.up, self.conns = target_port, True, []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up:
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b):
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def cut(self):
+        import socket
+
+        self.up = False
+        for conn in self.conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.conns = []
+
+    def restore(self):
+        self.up = True
+
+    def close(self):
+        self.cut()
+        self.listener.close()
+
+
+def test_database_briefly_unreachable_for_the_worker_loses_nothing(env, app, twilio, workers):
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(env["DATABASE_URL"])
+    proxy = TcpProxy(parts.port or 5432)
+    via_proxy = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
+    workers.env = {**env, "DATABASE_URL": via_proxy, "SWEEP_GRACE": "1", "SWEEP_INTERVAL": "1"}
+    workers.start(1)
+    client = app.test_client()
+    post_signed(client, app, "/whatsapp/inbound", inbound_form(phone="+6281300000100", body="1"))
+    wait_for(lambda: len(twilio.messages) == 1, timeout=30, message=lambda: workers.logs())
+    proxy.cut()  # the worker's connections die; new ones are refused
+    for i in range(3):
+        post_signed(client, app, "/whatsapp/inbound", inbound_form(phone=f"+62813000002{i:02d}", body="halo"))
+    time.sleep(3)
+    assert len(twilio.messages) == 1  # nothing could be processed meanwhile
+    proxy.restore()
+    wait_for(lambda: processed(app) == 4, timeout=90, message=lambda: workers.logs())
+    wait_for(lambda: len(twilio.messages) == 4, timeout=30, message=lambda: workers.logs())
+    assert len({m["To"] for m in twilio.messages}) == 4  # each citizen answered once
+    workers.stop()
+    proxy.close()
