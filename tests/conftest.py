@@ -231,6 +231,19 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1, message="c
     raise AssertionError(f"timed out after {timeout}s waiting for {message() if callable(message) else message}")
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright (its own browser download is not used)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
 def _nlu_model() -> str:
     """The trained model scripts/test prepared; trains it (via scripts/lib.sh) when run outside it."""
     model = os.environ.get("NLU_MODEL")

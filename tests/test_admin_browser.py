@@ -2,41 +2,26 @@
 citizen in the local WhatsApp simulator reads the new text; the draft preview switch of the simulator."""
 from __future__ import annotations
 
-import os
-import threading
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import expect
 
 from bot import create_app
 from bot.console.auth import create_staff
 from storage import db
-from tests.conftest import ROOT, free_port, wait_for
+from tests.browser import ARTIFACTS, needs_chromium, serving
+from tests.conftest import free_port, wait_for
 from tests.helpers import run_jobs
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
-ARTIFACTS = ROOT / "test-artifacts"
 PASSWORD = "rahasia-kuat-123"
 NEW_INTRO = "Pilih layanan PANDAWA dengan membalas angkanya:"
 
-pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                                reason=f"browser tests need Debian's Chromium at {CHROMIUM} (scripts/test installs it)")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def backend():
     return "postgresql"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -51,15 +36,8 @@ def live(env):
         session = db.session()
         create_staff(session, "adi", "admin", PASSWORD)
         session.commit()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, base
-    server.shutdown()
-    thread.join(timeout=5)
-    server.server_close()
-    app.extensions["db"].dispose()
-    app.extensions["redis"].close()
+    with serving(app, port):
+        yield app, base
 
 
 @pytest.fixture

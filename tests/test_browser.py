@@ -2,47 +2,30 @@
 claim, documents, decisions, the queue's live refresh, and full-page screenshots into test-artifacts/."""
 from __future__ import annotations
 
-import os
-import threading
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from bot import create_app
 from bot.console.auth import create_staff
 from storage import db
 from storage.cases import Case
-from tests.conftest import ROOT, free_port
+from tests.browser import needs_chromium, screenshot, serving
+from tests.conftest import free_port
 from tests.helpers import Chat, run_jobs
 from tests.images import document_photo
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
-ARTIFACTS = ROOT / "test-artifacts"
 PASSWORD = "rahasia-kuat-123"
 NIK_CITIZEN = "+6281234567890"
 COMPLAINT = ("5", "1", "RSUD Kota", "Saya diminta bayar obat padahal pakai bpjs", "lewati", "ya")
 
-pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                                reason=f"browser tests need Debian's Chromium at {CHROMIUM} (scripts/test installs it)")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def backend():
     """The browser tests run on PostgreSQL (the console's SQL is covered on both backends by test_console)."""
     return "postgresql"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -56,15 +39,8 @@ def live(env):
         create_staff(session, "ani", "agent", PASSWORD)
         create_staff(session, "sri", "supervisor", PASSWORD)
         session.commit()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, base
-    server.shutdown()
-    thread.join(timeout=5)
-    server.server_close()
-    app.extensions["db"].dispose()
-    app.extensions["redis"].close()
+    with serving(app, port):
+        yield app, base
 
 
 @pytest.fixture
@@ -162,7 +138,7 @@ def test_approve_in_the_browser_tells_the_citizen_on_whatsapp(live, twilio, page
     expect(page.locator('label[data-for="reject"]')).to_be_visible()  # the reason field is there...
     page.locator("#decision").select_option("approve")
     expect(page.locator('label[data-for="reject"]')).to_be_hidden()   # ...only for a rejection
-    assert _screenshot(page, "console-case.png").stat().st_size > 10_000
+    assert screenshot(page, "console-case.png").stat().st_size > 10_000
     before = len(twilio.messages)
     page.locator("#decision").select_option("approve")
     page.get_by_label("Catatan untuk warga").fill("NIK sudah diperbarui.")
@@ -198,14 +174,6 @@ def test_queue_shows_a_new_case_without_a_full_reload(live, twilio, page):
     assert navigations == []
 
 
-def _screenshot(page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / name
-    page.screenshot(path=str(path), full_page=True)
-    assert path.is_file() and path.stat().st_size > 10 * 1024, (path, path.stat().st_size)
-    return path
-
-
 def test_screenshots_of_the_queue_and_the_dashboard(live, twilio, page):
     app, base = live
     nik_case(app, twilio)
@@ -216,7 +184,7 @@ def test_screenshots_of_the_queue_and_the_dashboard(live, twilio, page):
 
     login(page, base, "sri")
     expect(page.locator("#queue tbody tr[data-ticket]")).to_have_count(2)
-    _screenshot(page, "console-queue.png")
+    screenshot(page, "console-queue.png")
     assert problems == []
 
     if "console.dashboard" not in app.view_functions:
@@ -225,5 +193,5 @@ def test_screenshots_of_the_queue_and_the_dashboard(live, twilio, page):
     page.goto(base + "/console/dashboard")
     expect(page.locator("h1")).to_have_text("Dasbor layanan")
     expect(page.locator("main svg").first).to_be_visible()
-    _screenshot(page, "console-dashboard.png")
+    screenshot(page, "console-dashboard.png")
     assert problems == []

@@ -1,16 +1,14 @@
 """The local WhatsApp simulator, on a live server: the same signed webhook, queue and worker."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 import requests
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from bot import create_app
 from storage import db
 from storage.models import InboundMessage
+from tests.browser import serving
 from tests.conftest import free_port
 from tests.helpers import run_jobs
 
@@ -25,12 +23,8 @@ def live(env):
     port = free_port()
     local_env = {k: v for k, v in env.items() if not k.startswith("TWILIO_")}
     app = create_app({"ENV": {**local_env, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}})
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{port}"
-    server.shutdown()
-    app.extensions["db"].dispose()
+    with serving(app, port) as base:
+        yield app, base
 
 
 def test_simulator_page_is_served_in_local_mode(live):
