@@ -43,6 +43,12 @@ def _postgres_base() -> str | None:
     return url.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
+def preferred_backend() -> str:
+    """For tests that run on one backend only: PostgreSQL where one answers, SQLite elsewhere
+    (so a machine without PostgreSQL runs them instead of skipping them)."""
+    return "postgresql" if _postgres_base() else "sqlite"
+
+
 @pytest.fixture(scope="session")
 def postgres_db():
     """A fresh database for this test session, migrated once; dropped at the end."""

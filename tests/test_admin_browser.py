@@ -10,7 +10,7 @@ from bot import create_app
 from bot.console.auth import create_staff
 from storage import db
 from tests.browser import ARTIFACTS, needs_chromium, serving
-from tests.conftest import free_port, wait_for
+from tests.conftest import free_port, preferred_backend, wait_for
 from tests.helpers import run_jobs
 
 PASSWORD = "rahasia-kuat-123"
@@ -21,7 +21,7 @@ pytestmark = needs_chromium
 
 @pytest.fixture(scope="module")
 def backend():
-    return "postgresql"
+    return preferred_backend()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from bot.console.auth import create_staff
 from storage import db
 from storage.cases import Case
 from tests.browser import needs_chromium, screenshot, serving
-from tests.conftest import free_port
+from tests.conftest import free_port, preferred_backend
 from tests.helpers import Chat, run_jobs
 from tests.images import document_photo
 
@@ -24,8 +24,8 @@ pytestmark = needs_chromium
 
 @pytest.fixture(scope="module")
 def backend():
-    """The browser tests run on PostgreSQL (the console's SQL is covered on both backends by test_console)."""
-    return "postgresql"
+    """One backend is enough here (the console's SQL runs on both in test_console)."""
+    return preferred_backend()
 
 
 @pytest.fixture

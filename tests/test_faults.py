@@ -15,13 +15,13 @@ from sqlalchemy import func, select
 from bot import create_app
 from storage import db
 from storage.models import InboundMessage, InboundStatus, OutboundMessage
-from tests.conftest import free_port, wait_for
+from tests.conftest import free_port, preferred_backend, wait_for
 from tests.helpers import Chat, inbound_form, post_signed
 
 
 @pytest.fixture(scope="module")
 def backend():
-    return "postgresql"
+    return preferred_backend()
 
 
 def processed(app) -> int:
@@ -198,9 +198,11 @@ class TcpProxy:
         self.listener.close()
 
 
-def test_database_briefly_unreachable_for_the_worker_loses_nothing(env, app, twilio, workers):
+def test_database_briefly_unreachable_for_the_worker_loses_nothing(env, app, twilio, workers, backend):
     from urllib.parse import urlsplit, urlunsplit
 
+    if backend != "postgresql":
+        pytest.skip("SQLite is a file: there is no database server to become unreachable")
     parts = urlsplit(env["DATABASE_URL"])
     proxy = TcpProxy(parts.port or 5432)
     via_proxy = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))

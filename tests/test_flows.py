@@ -13,6 +13,7 @@ from storage import db
 from storage.cases import Case, CaseStatus, Document
 from storage.membership import Participant
 from storage.models import Conversation, utcnow
+from tests.conftest import preferred_backend
 from tests.helpers import Chat
 from tests.images import document_photo
 
@@ -26,8 +27,8 @@ BLURRY = document_photo(seed=6, blur=5)
 
 @pytest.fixture(scope="module")
 def backend():
-    """End-to-end flows on PostgreSQL (SQLite is covered by the storage and webhook tests)."""
-    return "postgresql"
+    """One backend is enough here (SQLite and PostgreSQL both run the storage and webhook tests)."""
+    return preferred_backend()
 
 
 @pytest.fixture

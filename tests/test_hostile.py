@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot import create_app
 from storage import db
 from storage.models import InboundMessage
+from tests.conftest import preferred_backend
 from tests.helpers import Chat, inbound_form, post_signed, run_jobs, sign
 
 FIELD_NAMES = ["Body", "From", "To", "NumMedia", "ProfileName", "WaId", "MediaUrl0", "MediaContentType0",
@@ -26,7 +27,7 @@ NASTY = st.one_of(
 
 @pytest.fixture(scope="module")
 def backend():
-    return "postgresql"
+    return preferred_backend()
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
