@@ -189,7 +189,7 @@ class WorkerProcesses:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "flask", "--app", "bot", "worker", *args],
                 cwd=ROOT, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=_die_with_parent, start_new_session=True,  # its own group: RQ's scheduler child too
             )
             self.procs.append(proc)
         return self
@@ -198,6 +198,7 @@ class WorkerProcesses:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("worker-*.log")))
 
     def stop(self) -> None:
+        """Stop every worker and whatever it forked (RQ's scheduler outlives a worker killed with -9)."""
         for proc in self.procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -208,6 +209,10 @@ class WorkerProcesses:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # the group outlives its leader
+            except ProcessLookupError:
+                pass
 
 
 @pytest.fixture
