@@ -14,7 +14,7 @@ from sqlalchemy import select
 from flows.context import Context
 from handlers import registry as reg
 from handlers.cases import create_case as new_case
-from handlers.cases import enqueue_case, office_today
+from handlers.cases import enqueue_case, office_today, request_fields
 from handlers.worktime import WorkingCalendar, format_day_id
 from storage.cases import Case
 from storage.membership import InactiveReason, Segment
@@ -92,13 +92,9 @@ def needs_sktm(ctx: Context, run: dict) -> str:
     return "yes" if run["values"].get("needs_sktm") else "no"
 
 
-# Fields of the run that are not the citizen's request (identity lookups, display copies).
-_INTERNAL = ("sender_phone", "sender_masked", "active", "inactive_reason", "assessment")
-
-
 def create_case(ctx: Context, run: dict) -> str:
     values = run["values"]
-    fields = {k: v for k, v in values.items() if k not in _INTERNAL and not k.startswith("doc_") and not k.endswith("_text")}
+    fields = request_fields(values)
     document_ids = [doc_id for ids in run["docs"].values() for doc_id in ids]
     case = new_case(ctx.session, ctx.citizen.id, run["flow"], fields, document_ids, run["version"], ctx.product)
     ctx.after_commit.append(lambda case_id=case.id: enqueue_case(case_id))

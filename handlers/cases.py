@@ -40,6 +40,15 @@ def office_today(product) -> date:
     return datetime.now(ZoneInfo(product.raw["working_hours"]["timezone"])).date()
 
 
+# Values of a flow run that are not the citizen's request (identity lookups, display copies).
+_INTERNAL = ("sender_phone", "sender_masked", "active", "inactive_reason", "assessment")
+
+
+def request_fields(values: dict) -> dict:
+    """What a run collected that belongs on the case."""
+    return {k: v for k, v in values.items() if k not in _INTERNAL and not k.startswith("doc_") and not k.endswith("_text")}
+
+
 def create_case(session, citizen_id: int, service: str, fields: dict, document_ids: list[int], flow_version: str,
                 product) -> Case:
     case = Case(
@@ -76,9 +85,7 @@ def attach_update(session, case_id: int, run: dict) -> Case:
     document_ids = [doc_id for ids in run["docs"].values() for doc_id in ids]
     if document_ids:
         session.execute(update(Document).where(Document.id.in_(document_ids)).values(case_id=case.id))
-    internal = ("sender_phone", "sender_masked")
-    new_values = {k: v for k, v in run["values"].items() if k not in internal and not k.endswith("_text") and not k.startswith("doc_")}
-    case.fields = {**case.fields, **new_values}
+    case.fields = {**case.fields, **request_fields(run["values"])}
     case.status, case.updated_by_citizen, case.assigned_to, case.claimed_at = CaseStatus.SUBMITTED, True, None, None
     session.add(CaseEvent(case_id=case.id, kind="updated", actor="citizen", note=case.need_info_item))
     return case

@@ -166,9 +166,14 @@ def _edit(kind: str, endpoint: str, from_form) -> tuple[str, list[str], object]:
 
 
 # -- bot texts ---------------------------------------------------------------------------------------
+def _text_keys(texts: dict) -> list[str]:
+    """Every text the draft has, then the required ones it lacks (so the form offers them)."""
+    return list(texts) + [k for k in REQUIRED_TEXTS if k not in texts]
+
+
 def _texts_from_form(text: str) -> tuple[str, list[str]]:
     texts = _mapping(text) or {}
-    for key in list(texts) + [k for k in REQUIRED_TEXTS if k not in texts]:
+    for key in _text_keys(texts):
         if f"text.{key}" in request.form:
             texts[key] = request.form[f"text.{key}"].replace("\r\n", "\n")
     return _dump(texts), check(versions.TEXTS, _dump(texts))
@@ -181,8 +186,7 @@ def admin_texts():
     if done:
         return done
     texts = _mapping(text) or {}
-    keys = list(texts) + [k for k in REQUIRED_TEXTS if k not in texts]
-    fields = [{"key": key, "value": str(texts.get(key) or ""), "problems": naming(found, key)} for key in keys]
+    fields = [{"key": key, "value": str(texts.get(key) or ""), "problems": naming(found, key)} for key in _text_keys(texts)]
     return render_template("admin_texts.html", kind=versions.TEXTS, text=text, fields=fields, problems=found,
                            max_chars=MAX_CHARS, raw_view=request.args.get("raw") == "1" or _mapping(text) is None,
                            state=_state(versions.TEXTS))
