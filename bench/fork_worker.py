@@ -14,21 +14,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rq import Worker  # noqa: E402
 
-from bot import create_app, queues  # noqa: E402
+import importlib  # noqa: E402
+
+from bot import create_app, live, queues, twilio_client  # noqa: E402
+from storage import db  # noqa: E402
 
 
 def main() -> None:
     app = create_app()
     with app.app_context():
-        import importlib
-
-        from bot import twilio_client
-        from bot.jobs import flows as load_flows
-        from storage import db
-
         for name in ("bot.jobs", "bot.outbound", "flows.dialogue", "handlers.cases", "handlers.actions"):
             importlib.import_module(name)
-        load_flows()
+        live.refresh(app)
         # twilio.rest loads its API modules lazily on first use: load them here, not once per fork.
         # No connection is opened.
         twilio_client.client().api.v2010.account.messages  # noqa: B018

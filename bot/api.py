@@ -13,10 +13,13 @@ from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 
-from bot.phones import mask
-from handlers.backoffice import BackofficeError, audit, claim, decide
+from bot import casework, live
+from bot.console.auth import csrf, staff_for_token
+from handlers import backoffice as bo
+from handlers.backoffice import BackofficeError
+from handlers.phones import mask
 from storage import db
-from storage.cases import Case, CaseStatus, Document
+from storage.cases import Case, CaseStatus
 from storage.models import as_utc, utcnow
 from storage.staff import Staff
 
@@ -25,7 +28,6 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 STATUSES = (CaseStatus.SUBMITTED, CaseStatus.IN_REVIEW, CaseStatus.NEED_INFO, CaseStatus.APPROVED,
             CaseStatus.REJECTED, CaseStatus.CLOSED)
-WAITING_FOR_AGENT = (CaseStatus.SUBMITTED, CaseStatus.IN_REVIEW)  # the SLA clock runs (not while need_info)
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 
 
@@ -62,8 +64,6 @@ def _http_error(exc: HTTPException):
 def _authenticate():
     if request.endpoint in (None, "api.unknown"):
         return None  # unknown endpoints answer 404/405 without telling whether a token works
-    from bot.console.auth import staff_for_token
-
     challenge = {"WWW-Authenticate": 'Bearer realm="pandawa"'}
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
@@ -99,15 +99,13 @@ def _staff_names(session, ids) -> dict[int, str]:
 
 def summary(case: Case, names: dict[int, str], now=None) -> dict:
     """What the queue shows: no personal data."""
-    now = now or utcnow()
-    due = as_utc(case.sla_due_at) if case.sla_due_at is not None else None
     return {
         "ticket": case.ticket,
         "service": case.service,
         "status": case.status,
         "created_at": _iso(case.created_at),
         "sla_due_at": _iso(case.sla_due_at),
-        "overdue": bool(due is not None and case.status in WAITING_FOR_AGENT and due < now),
+        "overdue": bo.overdue(case, now),
         "assigned_to": names.get(case.assigned_to),
         "updated_by_citizen": bool(case.updated_by_citizen),
     }
@@ -125,7 +123,8 @@ def detail(session, case: Case, staff: Staff) -> dict:
         **{key: _iso(getattr(case, key)) for key in ("claimed_at", "decided_at", "closed_at")},
         **{key: getattr(case, key) for key in ("decision_reason", "decision_note", "need_info_item")},
         "fields": dict(case.fields or {}),
-        "citizen": {"phone": phone if held else mask(phone), "phone_masked": not held},
+        "citizen": {"phone": phone if held else mask(phone), "phone_masked": not held,
+                    "whatsapp_user_id": case.citizen.wa_user_id if held else None},
         "documents": [
             {"id": d.id, "kind": d.kind, "content_type": d.content_type, "size": d.size,
              "created_at": _iso(d.created_at), "url": url_for("api.document", ticket=case.ticket, document_id=d.id)}
@@ -186,7 +185,9 @@ def cases():
             raise ApiError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
         query = query.where(Case.status == status)
     if service:
-        services = [item.id for item in current_app.config["PRODUCT"].menu]
+        product = current_app.config["PRODUCT"]  # services that left the menu keep their cases
+        services = list(dict.fromkeys([item.id for item in product.menu] + sorted(live.flows(current_app)) +
+                                      list(product.case_kinds)))
         if service not in services:
             raise ApiError(f"unknown service {service!r}: use one of {', '.join(services)}")
         query = query.where(Case.service == service)
@@ -203,7 +204,7 @@ def case_detail(ticket: str):
     session, staff = db.session(), me()
     case = _case(session, ticket)
     body = detail(session, case, staff)
-    audit(session, staff, "view_case", case.id, channel="api")
+    bo.audit(session, staff, "view_case", case.id, channel="api")
     session.commit()
     return body
 
@@ -212,53 +213,28 @@ def case_detail(ticket: str):
 def case_claim(ticket: str):
     session, staff = db.session(), me()
     case = _case(session, ticket)
-    claim(session, case, staff, channel="api")  # claiming a case one holds is harmless
-    session.commit()
+    casework.claim(session, case, staff, channel="api")  # claiming a case one holds is harmless
     log.info("api claim case_id=%s staff_id=%s", case.id, staff.id)
     return _summary_of(session, case)
 
 
 @bp.post("/cases/<ticket>/decision")
 def case_decision(ticket: str):
-    from bot.dispatch import enqueue_outbound
-    from bot.jobs import flows
-
     body = _json_body()
     decision, note, reason, item = (_text(body, k) for k in ("decision", "note", "reason", "item"))
     if not decision:
         raise ApiError("decision is required: approve, reject or need_info")
     session, staff = db.session(), me()
     case = _case(session, ticket)
-    done = decide(session, case, staff, decision, current_app.config["PRODUCT"], flows(), note=note or "",
-                  reason=reason, item=item, channel="api")
-    session.commit()
-    for outbound_id in done.outbound_ids:
-        enqueue_outbound(outbound_id)
+    done = casework.decide(session, case, staff, decision, note=note or "", reason=reason, item=item, channel="api")
     log.info("api decision=%s case_id=%s staff_id=%s", decision, case.id, staff.id)
     return _summary_of(session, done.case)
 
 
 @bp.get("/cases/<ticket>/documents/<int:document_id>")
 def document(ticket: str, document_id: int):
-    from storage.media import MediaStore
-
-    session, staff = db.session(), me()
-    case = _case(session, ticket)
-    doc = session.get(Document, document_id)
-    if doc is None or doc.case_id != case.id:
-        raise ApiError(f"case {ticket} has no document {document_id}", 404)
-    try:
-        content = MediaStore(current_app.config["SETTINGS"].media_dir).read(doc.sha256)
-    except (FileNotFoundError, ValueError):
-        log.error("document id=%s: stored file is missing", doc.id)
-        raise ApiError(f"the file of document {document_id} is missing from the media store", 404) from None
-    audit(session, staff, "view_document", case.id, detail=f"document {doc.id}", channel="api")
-    session.commit()
-    response = Response(content, mimetype=doc.content_type)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Disposition"] = f'inline; filename="{ticket}-{doc.kind}-{doc.id}"'
-    return response
+    session = db.session()
+    return casework.document(session, _case(session, ticket), document_id, me(), channel="api")
 
 
 # ---------------------------------------------------------------- unknown paths: JSON, not HTML
@@ -277,8 +253,6 @@ def unknown(path: str):
 
 
 def init_app(app: Flask) -> None:
-    from bot.console.auth import csrf
-
     csrf.exempt(bp)
     app.register_blueprint(bp)
     # The API's own routes, without the catch-all, to tell 404 from 405 on unknown combinations.

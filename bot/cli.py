@@ -9,6 +9,9 @@ from flask.cli import AppGroup, with_appcontext
 from rq import SimpleWorker
 
 from bot import queues
+from bot import sweeper as sweeper_mod
+from bot.registry_cli import registry_cli
+from storage.migrate import downgrade, upgrade
 
 db_cli = AppGroup("db", help="Database migrations (Alembic).")
 
@@ -17,8 +20,6 @@ db_cli = AppGroup("db", help="Database migrations (Alembic).")
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (default: head)."""
-    from storage.migrate import upgrade
-
     upgrade(current_app.config["SETTINGS"].database_url, revision)
     click.echo(f"database at {revision}")
 
@@ -26,8 +27,6 @@ def db_upgrade(revision: str) -> None:
 @db_cli.command("downgrade")
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
-    from storage.migrate import downgrade
-
     downgrade(current_app.config["SETTINGS"].database_url, revision)
     click.echo(f"database at {revision}")
 
@@ -39,8 +38,6 @@ def db_downgrade(revision: str) -> None:
 @with_appcontext
 def worker(queue_names: str, burst: bool, sweeper: bool) -> None:
     """An RQ worker that runs jobs in this process (no fork per job), with RQ's scheduler for retries."""
-    from bot import sweeper as sweeper_mod
-
     app = current_app._get_current_object()
     stop = threading.Event()
     if sweeper:
@@ -57,14 +54,10 @@ def worker(queue_names: str, burst: bool, sweeper: bool) -> None:
 @with_appcontext
 def sweep_command() -> None:
     """One sweeper pass: enqueue stored work that is on no queue; remind / put aside idle flow runs."""
-    from bot.sweeper import sweep, sweep_conversations
-
-    click.echo({**sweep(), **sweep_conversations()})
+    click.echo({**sweeper_mod.sweep(), **sweeper_mod.sweep_conversations()})
 
 
 def init_app(app: Flask) -> None:
-    from handlers.registry_cli import registry_cli
-
     app.cli.add_command(registry_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(worker)

@@ -1,56 +1,111 @@
-"""Putting work on the queues. Jobs take ids and reload their rows; a failed enqueue is not fatal:
-the row stays in the database and the sweeper enqueues it later (see bot.sweeper)."""
+"""Putting work on the queues: the one place that enqueues. Jobs take ids and reload their rows.
+
+Nothing is enqueued twice while it waits: a marker in Redis (storage.keys) holding the job's id is set
+with the job and cleared by the job when it starts, so the sweeper, a retry and the webhook can all
+ask for the same work and only one job waits. A job can still be lost while it waits — Redis forgot
+its queues, or a worker killed with -9 had just popped it — so the sweeper passes the ids really
+waiting in the queue (``waiting``): a marker older than the grace period whose job is not among them
+is replaced and the work enqueued again. A failed enqueue is not fatal: the row stays in the database
+and the sweeper enqueues it later (bot.sweeper).
+"""
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 
 from flask import current_app
 from redis.exceptions import RedisError
 from rq import Retry
 
 from bot import queues
+from storage import keys
 
 log = logging.getLogger(__name__)
+MARKER_TTL = 3600  # a marker outliving its job stops blocking new jobs after this, whatever happens
+CASE_JOB_TIMEOUT = 60
 
 
-def queued_flag(citizen_id: int) -> str:
-    return f"pandawa:citizen-queued:{citizen_id}"
+def waiting_jobs(queue_name: str) -> set[str]:
+    """The ids of the jobs waiting in a queue right now (for the sweeper, once per pass)."""
+    return set(queues.queue(queue_name).get_job_ids())
 
 
-def enqueue_inbound(message_id: int, citizen_id: int | None = None) -> bool:
-    """Queue the job for a stored message. With ``citizen_id``, at most one job per citizen waits in
-    the queue (a flood from one number then takes one place in line, not one per message); the job
-    clears the flag when it starts, before it looks for messages."""
+def _claim(marker: str, job_id: str, ttl: int, waiting: set[str] | None) -> bool:
+    """Set the marker for a new job; False when a job for the same work already waits."""
+    connection, value = queues.redis(), f"{job_id} {time.time():.3f}"
+    if connection.set(marker, value, nx=True, ex=ttl):
+        return True
+    if waiting is None:
+        return False
+    current = connection.get(marker)
+    if current is None:
+        return bool(connection.set(marker, value, nx=True, ex=ttl))
+    old_job, _, stamp = current.decode().partition(" ")
+    grace = current_app.config["SETTINGS"].sweep_grace
+    if old_job in waiting or time.time() - float(stamp or 0) < grace:
+        return False
+    log.warning("job %s was lost before it ran (not in its queue); enqueueing the work again", old_job)
+    return bool(connection.set(marker, value, xx=True, ex=ttl))
+
+
+def enqueue_inbound(message_id: int, citizen_id: int, waiting: set[str] | None = None) -> bool:
+    """Queue a job for this citizen's stored messages, unless one already waits (a flood from one
+    number takes one place in line, not one per message). True when a job was queued now. The job
+    clears the marker when it starts, before it looks for messages, so a message stored later gets
+    a job of its own."""
     settings = current_app.config["SETTINGS"]
+    marker, job_id = keys.citizen_queued(citizen_id), uuid.uuid4().hex
     try:
-        if citizen_id is not None and not queues.redis().set(
-            queued_flag(citizen_id), message_id, nx=True, ex=settings.job_timeout * 2
-        ):
-            return True  # a job for this citizen is already waiting: it will take this message too
+        if not _claim(marker, job_id, settings.job_timeout * 2, waiting):
+            return False  # a job for this citizen is already waiting: it will take this message too
         queues.queue(queues.INBOUND).enqueue(
-            "bot.jobs.process_inbound",
-            message_id,
-            job_timeout=settings.job_timeout,
-            retry=Retry(max=3, interval=[2, 10, 30]),
-            description=f"inbound message {message_id}",
+            "bot.jobs.process_inbound", message_id, job_id=job_id,
+            job_timeout=settings.job_timeout, description=f"inbound message {message_id}",
+            retry=Retry(max=3, interval=[2, 10, 30]),  # only infrastructure faults raise out of the job
         )
     except RedisError as exc:
         log.warning("enqueue inbound message_id=%s failed (%s); the sweeper will retry", message_id, type(exc).__name__)
+        _forget(marker)
         return False
     return True
 
 
-def enqueue_outbound(outbound_id: int) -> bool:
+def enqueue_outbound(outbound_id: int, waiting: set[str] | None = None) -> bool:
     settings = current_app.config["SETTINGS"]
+    return _enqueue_once(
+        "outbound", outbound_id, queues.OUTBOUND, "bot.outbound.send_outbound", waiting,
+        job_timeout=int(settings.twilio_timeout * 3) + 30,
+        retry=Retry(max=len(settings.outbound_retry_intervals), interval=list(settings.outbound_retry_intervals)),
+    )
+
+
+def enqueue_case(case_id: int, waiting: set[str] | None = None) -> bool:
+    return _enqueue_once("case", case_id, queues.BACKOFFICE, "bot.jobs.queue_case", waiting,
+                         job_timeout=CASE_JOB_TIMEOUT, retry=Retry(max=2, interval=[2, 10]))
+
+
+def started(kind: str, row_id: int) -> None:
+    """Called by a job when it starts: a new request for this row may queue a new job."""
+    _forget(keys.queued(kind, row_id))
+
+
+def _enqueue_once(kind: str, row_id: int, queue_name: str, func: str, waiting: set[str] | None, **options) -> bool:
+    """True when a job was queued now; False when one already waits for this row, or Redis is away."""
+    marker, job_id = keys.queued(kind, row_id), uuid.uuid4().hex
     try:
-        queues.queue(queues.OUTBOUND).enqueue(
-            "bot.outbound.send_outbound",
-            outbound_id,
-            job_timeout=int(settings.twilio_timeout * 3) + 30,
-            retry=Retry(max=len(settings.outbound_retry_intervals), interval=list(settings.outbound_retry_intervals)),
-            description=f"outbound message {outbound_id}",
-        )
+        if not _claim(marker, job_id, MARKER_TTL, waiting):
+            return False  # already waiting in its queue
+        queues.queue(queue_name).enqueue(func, row_id, job_id=job_id, description=f"{kind} {row_id}", **options)
     except RedisError as exc:
-        log.warning("enqueue outbound id=%s failed (%s); the sweeper will retry", outbound_id, type(exc).__name__)
+        log.warning("enqueue %s id=%s failed (%s); the sweeper will retry", kind, row_id, type(exc).__name__)
+        _forget(marker)
         return False
     return True
+
+
+def _forget(marker: str) -> None:
+    try:
+        queues.redis().delete(marker)
+    except RedisError:
+        log.info("marker %s not cleared (Redis away); it expires", marker)

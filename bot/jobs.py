@@ -1,28 +1,54 @@
-"""RQ jobs for inbound messages. Jobs take ids, reload rows and keep no session open while waiting.
+"""RQ jobs: inbound messages and new cases. Jobs take ids, reload rows and keep no transaction open
+while waiting on the NLU or a media download.
 
 One citizen's messages are handled one at a time and in arrival order, whichever worker runs the
 job: the job takes the citizen's Redis lock, then handles every stored, unhandled message of that
 citizen oldest first. Other citizens' jobs run in parallel on other workers.
+
+Nothing twice, nothing lost, nobody stuck:
+
+- a message is decided on a snapshot of the conversation; the write is a compare-and-set on the
+  conversation's version and on the message's status (``received → processed``), so a write that
+  raced with an agent, the sweeper or a second worker (an expired lock) is undone and the message is
+  decided again on fresh state, and a reply is never stored twice;
+- a message whose handling fails is tried ``MAX_ATTEMPTS`` times, then set aside as ``failed`` with
+  its reason; the citizen gets one short apology and their next messages are handled as usual;
+- the database or Redis being away is not the message's fault: the job stops and is retried later.
 """
 from __future__ import annotations
 
 import functools
 import logging
+import time
+from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
 from flask import current_app, has_app_context
 from redis.exceptions import LockError, LockNotOwnedError
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm.exc import StaleDataError
 
-from bot import metrics, queues
-from flows.context import Context, MediaItem
+import bot
+from bot import dispatch, faults, live, metrics, queues
+from bot.settings import MESSAGE_MARGIN
+from flows import conversation
+from flows.dialogue import prepare, reply
+from handlers.cases import schedule, schedule_without_sla
+from handlers.catalog import catalog
+from handlers.context import Context, MediaItem
+from handlers.media import Deadline, fetch_and_check
 from nlu.client import NLUClient
-from storage import db
-from storage.models import Conversation, InboundMessage, InboundStatus, OutboundMessage, utcnow
+from storage import db, keys
+from storage.cases import Case
+from storage.media import MediaStore
+from storage.models import InboundMessage, InboundStatus, OutboundMessage, utcnow
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable)
 MESSAGES_PER_TURN = 5  # then other citizens get a worker before this one continues
+RETRY_PAUSES = (0.2, 1.0, 3.0)  # between attempts at one message
+APOLOGY_EVERY = 600  # seconds: at most one apology per citizen in this time
+CASE_JOB_MAX_FAILURES = 3
 _worker_app = None
 
 
@@ -35,9 +61,7 @@ def in_app_context(func: F) -> F:
             return func(*args, **kwargs)
         global _worker_app
         if _worker_app is None:
-            from bot import create_app
-
-            _worker_app = create_app()
+            _worker_app = bot.create_app()
         with _worker_app.app_context():
             return func(*args, **kwargs)
 
@@ -47,109 +71,190 @@ def in_app_context(func: F) -> F:
 def nlu_client() -> NLUClient:
     app = current_app._get_current_object()
     if "nlu" not in app.extensions:
-        timeout = float(app.config["PRODUCT"].nlu["timeout"])
+        timeout = app.config["PRODUCT"].nlu.timeout
         app.extensions["nlu"] = NLUClient(app.config["SETTINGS"].rasa_url, timeout=timeout)
     return app.extensions["nlu"]
 
 
-def flows() -> dict:
-    """The flow definitions, loaded and checked once per process."""
-    app = current_app._get_current_object()
-    if "flows" not in app.extensions:
-        from flows.definition import load_flows
-        from handlers.actions import ACTIONS
-        from handlers.inputs import VALIDATORS
-
-        app.extensions["flows"] = load_flows(set(VALIDATORS), set(ACTIONS))
-    return app.extensions["flows"]
-
-
-def check_media(index: int, media: dict, accept: list[str]) -> MediaItem:
-    """Download one MediaUrl{N}, check it, store it by content hash (before any transaction)."""
-    from handlers.media import fetch_and_check
-    from storage.media import MediaStore
-
+def media_checker(deadline: Deadline, cache: dict) -> Callable[[int, dict, list[str]], MediaItem]:
+    """Download, check and store one MediaUrl{N} (before any transaction), within the message's
+    deadline; each item is fetched once per message, even when the message is decided again."""
     settings = current_app.config["SETTINGS"]
-    checked = fetch_and_check(media["url"], media.get("content_type", ""), settings, want=tuple(accept),
-                              extra_hosts=settings.media_allowed_hosts)
-    item = MediaItem(index, media.get("content_type", ""), ok=checked.ok, problem=checked.problem, kind=checked.kind,
-                     content_type=checked.content_type, size=checked.size, width=checked.width,
-                     height=checked.height, sharpness=checked.sharpness)
-    if checked.ok:
-        item.sha256, _ = MediaStore(settings.media_dir).save(checked.content)
-    log.info("media index=%d kind=%s ok=%s problem=%s size=%d", index, checked.kind, checked.ok, checked.problem, checked.size)
-    return item
+
+    def check(index: int, media: dict, accept: list[str]) -> MediaItem:
+        key = (index, tuple(accept))
+        if key not in cache:
+            one = Deadline(min(settings.media_timeout, max(deadline.left(), 0.0)))
+            checked = fetch_and_check(media["url"], media.get("content_type", ""), settings, want=tuple(accept),
+                                      extra_hosts=settings.media_allowed_hosts, deadline=one)
+            item = MediaItem(index, media.get("content_type", ""), ok=checked.ok, problem=checked.problem,
+                             kind=checked.kind, content_type=checked.content_type, size=checked.size,
+                             width=checked.width, height=checked.height, sharpness=checked.sharpness)
+            if checked.ok:
+                item.sha256, _ = MediaStore(settings.media_dir).save(checked.content)
+            log.info("media index=%d kind=%s ok=%s problem=%s size=%d", index, checked.kind, checked.ok,
+                     checked.problem, checked.size)
+            cache[key] = item
+        return cache[key]
+
+    return check
 
 
 def _configuration(session, state: dict, params: dict) -> tuple:
     """The product and flows for this message: the published ones (drafts for a simulator preview),
     with a run in progress kept on the flow version it started with."""
-    from bot import live
-    from bot.product import ProductConfigError
-    from flows.definition import FlowError
-    from handlers import versions
-    from handlers.actions import ACTIONS
-    from handlers.inputs import VALIDATORS
-
     app = current_app._get_current_object()
-    live.refresh(app)  # cheap: one look at a counter in Redis
-    product, flow_set = app.config["PRODUCT"], flows()
+    live.refresh(app)  # cheap: one look at a counter in Redis (and at the database every few seconds)
+    product, flow_set = app.config["PRODUCT"], live.flows(app)
     if params.get("PandawaPreview") == "1" and app.config["SETTINGS"].simulator_enabled:
         try:
             product, flow_set = live.preview(app)
-        except (ProductConfigError, FlowError) as exc:  # a draft with problems: answer with what is published
+        except ValueError as exc:  # a draft with problems: answer with what is published
             log.warning("preview with drafts impossible (%s); the published version answers", type(exc).__name__)
-    flow_set = dict(flow_set)
-    for run in (state.get("run"), state.get("paused_run")):
-        if run and run["flow"] in flow_set and flow_set[run["flow"]].version != run.get("version"):
-            pinned = versions.flow_by_digest(session, run["flow"], run.get("version", ""), set(VALIDATORS), set(ACTIONS))
-            if pinned is not None:
-                flow_set[run["flow"]] = pinned
-    return product, flow_set
+    return product, live.pinned(app, session, flow_set, (state.get("run"), state.get("paused_run")))
 
 
-def _handle(session, message_id: int) -> list[int]:
-    """Decide the reply to one message, store it, mark the message processed.
+@dataclass
+class Handled:
+    outbound_ids: list[int] = field(default_factory=list)
+    case_ids: list[int] = field(default_factory=list)
 
-    Phase 1 (NLU, media downloads) runs with no transaction open; phase 2 writes in one transaction.
-    """
-    from flows.dialogue import prepare, reply
-    from handlers.actions import ACTIONS
-    from handlers.inputs import VALIDATORS
 
+def _decide(session, message_id: int, deadline: Deadline, media_cache: dict) -> Handled:
+    """Decide the reply to one message on a snapshot of the conversation and write it with
+    compare-and-set; raises conversation.Conflict (or StaleDataError) when someone wrote meanwhile."""
     message = session.get(InboundMessage, message_id)
-    conversation = message.citizen.conversation
-    state = dict(conversation.state) if conversation else {}
-    body, media, params, profile_name = message.body, list(message.media), dict(message.params), message.citizen.profile_name
+    if message is None or message.status != InboundStatus.RECEIVED:
+        session.rollback()
+        return Handled()
+    citizen_id = message.citizen_id
+    snapshot = conversation.get(session, citizen_id)
+    state, version = conversation.state_of(snapshot), snapshot.version
+    # A quick reply's payload (or its text) when the citizen tapped a button; else what they typed.
+    body = message.params.get("ButtonPayload") or message.params.get("ButtonText") or message.body
+    media, params, profile_name = list(message.media), dict(message.params), message.citizen.profile_name
+    received_at = message.received_at
     product, flow_set = _configuration(session, state, params)
     session.rollback()  # end the read transaction before the slow calls
 
-    prepared = prepare(state, body, media, params, product, flow_set, VALIDATORS, nlu_client(), check_media)
+    prepared = prepare(state, body, media, params, product, flow_set, catalog().validators, nlu_client(),
+                       media_checker(deadline, media_cache))
+
+    now = utcnow()
+    message = session.get(InboundMessage, message_id)
+    if message.status != InboundStatus.RECEIVED:  # handled meanwhile by a worker whose lock had expired
+        session.rollback()
+        return Handled()
+    current = conversation.get(session, citizen_id)
+    if current.version != version:
+        raise conversation.Conflict(f"version {version} -> {current.version}")
+    ctx = Context(session=session, citizen=message.citizen, conversation=current, product=product, flows=flow_set,
+                  validators=catalog().validators, actions=catalog().actions, now=now,
+                  settings=current_app.config["SETTINGS"], redis=queues.redis())
+    replies = reply(ctx, state, prepared, message.id, body, profile_name, received_at)
+    conversation.save(current, state, now)
+    outbound = [OutboundMessage(citizen_id=citizen_id, in_reply_to_id=message_id, body=text) for text in replies]
+    session.add_all(outbound)
+    if not _mark(session, message_id, InboundStatus.PROCESSED, processed_at=now):
+        session.rollback()
+        return Handled()
+    session.commit()  # the conversation's compare-and-set happens here (StaleDataError when it lost)
     if prepared.understanding is not None:
         metrics.incr(f"understood_{prepared.understanding.kind}")
         if prepared.understanding.kind == "nlu_down":
             metrics.incr("nlu_unavailable")
+    return Handled([row.id for row in outbound], list(ctx.created_cases))
 
-    message = session.get(InboundMessage, message_id)
-    if message.status != InboundStatus.RECEIVED:  # handled meanwhile (cannot happen under the lock)
-        session.rollback()
-        return []
-    conversation = message.citizen.conversation
-    if conversation is None:
-        conversation = Conversation(citizen=message.citizen, state={})
-        session.add(conversation)
-    ctx = Context(session=session, citizen=message.citizen, conversation=conversation, product=product, flows=flow_set,
-                  validators=VALIDATORS, actions=ACTIONS, now=utcnow(), settings=current_app.config["SETTINGS"],
-                  redis=queues.redis())
-    replies = reply(ctx, state, prepared, message.id, body, profile_name)
-    conversation.state = state
-    outbound = [OutboundMessage(citizen_id=message.citizen_id, in_reply_to_id=message.id, body=text) for text in replies]
-    session.add_all(outbound)
-    message.status, message.processed_at = InboundStatus.PROCESSED, utcnow()
+
+def _mark(session, message_id: int, status: str, **values) -> bool:
+    """Move a received message on, by compare-and-set: False when someone else already did."""
+    moved = session.execute(
+        update(InboundMessage).where(InboundMessage.id == message_id, InboundMessage.status == InboundStatus.RECEIVED)
+        .values(status=status, **values).execution_options(synchronize_session=False)
+    ).rowcount
+    return moved == 1
+
+
+def _handle(session, message_id: int) -> Handled:
+    """Decide one message, again on fresh state as long as someone else wrote the conversation meanwhile."""
+    deadline, media_cache = Deadline(current_app.config["SETTINGS"].message_deadline), {}
+    for attempt in range(1, conversation.MAX_CONFLICTS + 1):
+        try:
+            return _decide(session, message_id, deadline, media_cache)
+        except (conversation.Conflict, StaleDataError):
+            session.rollback()
+            metrics.incr("conversation_conflicts")
+            log.info("message_id=%s: the conversation changed while deciding; deciding again", message_id)
+            if attempt == conversation.MAX_CONFLICTS:
+                raise
+
+
+def _start_attempt(session, message_id: int) -> int | None:
+    """Count an attempt before it starts (a worker killed mid-way counts too). None: not to be handled."""
+    attempts = session.execute(
+        update(InboundMessage).where(InboundMessage.id == message_id, InboundMessage.status == InboundStatus.RECEIVED)
+        .values(attempts=InboundMessage.attempts + 1).returning(InboundMessage.attempts)
+        .execution_options(synchronize_session=False)
+    ).scalar()
     session.commit()
-    for callback in ctx.after_commit:
-        callback()
-    return [row.id for row in outbound]
+    return attempts
+
+
+def _record(session, message_id: int, reason: str) -> None:
+    session.execute(update(InboundMessage).where(InboundMessage.id == message_id)
+                    .values(failure_reason=reason).execution_options(synchronize_session=False))
+    session.commit()
+
+
+def set_aside(session, message_id: int, reason: str) -> Handled:
+    """Give up on a message: ``failed`` with its reason, the citizen's run put aside, one apology."""
+    now, handled = utcnow(), Handled()
+    citizen_id = session.scalar(select(InboundMessage.citizen_id).where(InboundMessage.id == message_id))
+    session.rollback()
+    apologise = bool(queues.redis().set(keys.apology(citizen_id), 1, nx=True, ex=APOLOGY_EVERY))
+
+    def operation() -> None:
+        handled.outbound_ids.clear()
+        if not _mark(session, message_id, InboundStatus.FAILED, failed_at=now, failure_reason=reason[:256]):
+            return
+        conversation.set_aside(session, citizen_id, now)
+        if apologise:
+            row = OutboundMessage(citizen_id=citizen_id, in_reply_to_id=message_id,
+                                  body=current_app.config["PRODUCT"].text("message_failed"))
+            session.add(row)
+            session.flush()
+            handled.outbound_ids.append(row.id)
+
+    conversation.retrying(session, operation)
+    metrics.incr("inbound_failed")
+    log.error("inbound message_id=%s set aside as failed: %s", message_id, reason)
+    return handled
+
+
+def _attempt(session, message_id: int) -> Handled:
+    """Handle one message, trying again after a failure; set it aside after MAX_ATTEMPTS attempts."""
+    max_attempts = current_app.config["SETTINGS"].max_attempts
+    while True:
+        attempts = _start_attempt(session, message_id)
+        if attempts is None:
+            return Handled()
+        if attempts > max_attempts:  # earlier attempts died with their worker (killed, out of memory)
+            stored = session.scalar(select(InboundMessage.failure_reason).where(InboundMessage.id == message_id))
+            session.rollback()
+            return set_aside(session, message_id, stored or "the worker stopped while handling it")
+        try:
+            return _handle(session, message_id)
+        except Exception as exc:
+            session.rollback()
+            if faults.is_transient(exc):
+                raise  # the database or Redis is away: RQ retries the job, the sweeper re-enqueues it
+            reason = faults.describe(exc)
+            log.error("inbound message_id=%s attempt %d failed: %s", message_id, attempts, reason, exc_info=True)
+            metrics.incr("inbound_attempt_failed")
+            if attempts >= max_attempts:
+                return set_aside(session, message_id, reason)
+            _record(session, message_id, reason)
+            time.sleep(RETRY_PAUSES[min(attempts, len(RETRY_PAUSES)) - 1])
 
 
 def _next_pending(session, citizen_id: int) -> int | None:
@@ -161,49 +266,99 @@ def _next_pending(session, citizen_id: int) -> int | None:
     )
 
 
+def _dispatch(handled: Handled) -> None:
+    for outbound_id in handled.outbound_ids:
+        dispatch.enqueue_outbound(outbound_id)
+    for case_id in handled.case_ids:
+        dispatch.enqueue_case(case_id)
+
+
+def _extend(lock, citizen_id: int) -> bool:
+    """Restart the lock's lifetime for the next message; False when it was lost (expired and taken)."""
+    try:
+        lock.reacquire()
+        return True
+    except (LockNotOwnedError, LockError):
+        log.warning("citizen lock for citizen_id=%s was lost; stopping this turn", citizen_id)
+        return False
+
+
 @in_app_context
 def process_inbound(message_id: int) -> int:
     """Handle this citizen's stored messages, oldest first, under the citizen's lock. Returns how many.
 
-    Fair to other citizens: a job handles at most MESSAGES_PER_TURN messages, then puts a job for
-    the rest at the back of the queue; and it never waits for a citizen another worker is serving
-    (that worker looks for new messages again after releasing the lock, so none is left behind).
+    Fair to other citizens: a job handles at most MESSAGES_PER_TURN messages (and stops well before its
+    own timeout), then puts a job for the rest at the back of the queue; and it never waits for a
+    citizen another worker is serving (that worker looks for new messages again after releasing the
+    lock, so none is left behind).
     """
-    from bot.dispatch import enqueue_inbound, enqueue_outbound, queued_flag
-
     settings = current_app.config["SETTINGS"]
     session = db.session()
     message = session.get(InboundMessage, message_id)
     if message is None or message.status != InboundStatus.RECEIVED:
+        session.close()
         return 0
     citizen_id = message.citizen_id
     session.close()
-    queues.redis().delete(queued_flag(citizen_id))  # from now on a new message queues a new job
-    handled = 0
+    queues.redis().delete(keys.citizen_queued(citizen_id))  # from now on a new message queues a new job
+    handled, started = 0, time.monotonic()
+    budget = settings.job_timeout - (settings.message_deadline + MESSAGE_MARGIN)  # the last message must fit
     while True:
-        lock = queues.redis().lock(f"pandawa:citizen:{citizen_id}", timeout=settings.citizen_lock_timeout)
+        lock = queues.redis().lock(keys.citizen_lock(citizen_id), timeout=settings.citizen_lock_timeout)
         if not lock.acquire(blocking=False):
             log.info("citizen_id=%s is being served by another worker; it will take message_id=%s", citizen_id, message_id)
             return handled
-        turn = 0
+        turn, turn_over = 0, False
         try:
-            while (pending_id := _next_pending(session, citizen_id)) is not None and turn < MESSAGES_PER_TURN:
-                for outbound_id in _handle(session, pending_id):
-                    enqueue_outbound(outbound_id)
+            while (pending_id := _next_pending(session, citizen_id)) is not None:
+                if turn >= MESSAGES_PER_TURN or time.monotonic() - started >= budget:
+                    turn_over = True
+                    break
+                _dispatch(_attempt(session, pending_id))
                 handled, turn = handled + 1, turn + 1
-                lock.reacquire()  # restart the lock's lifetime for the next message
+                if not _extend(lock, citizen_id):
+                    turn_over = True
+                    break
         finally:
             session.close()
             try:
                 lock.release()
             except (LockNotOwnedError, LockError):
                 log.warning("citizen lock for citizen_id=%s expired before release", citizen_id)
-        if pending_id is not None:  # this citizen's turn is over: the rest waits behind other citizens
-            enqueue_inbound(pending_id, citizen_id)
-            break
-        if _next_pending(session, citizen_id) is None:  # nothing arrived while we released the lock
-            break
+        rest = _next_pending(session, citizen_id)  # a message may have arrived while we released the lock
         session.close()
-    session.close()
+        if rest is None:
+            break
+        if turn_over:  # this citizen's turn is over: the rest waits behind other citizens
+            dispatch.enqueue_inbound(rest, citizen_id)
+            break
     log.info("inbound message_id=%s: handled %d message(s) for citizen_id=%s", message_id, handled, citizen_id)
     return handled
+
+
+@in_app_context
+def queue_case(case_id: int) -> str | None:
+    """The backoffice job: the SLA due time in working hours, then visible in the agents' queue.
+    After CASE_JOB_MAX_FAILURES failures the case is shown without a due time, never retried forever."""
+    dispatch.started("case", case_id)
+    product, session = current_app.config["PRODUCT"], db.session()
+    case = session.get(Case, case_id)
+    if case is None or case.queued_at is not None:
+        return None
+    try:
+        schedule(session, case, product)
+        session.commit()
+    except Exception as exc:
+        session.rollback()
+        if faults.is_transient(exc):
+            raise
+        reason = faults.describe(exc)
+        failures = queues.redis().incr(keys.job_failures("case", case_id))
+        queues.redis().expire(keys.job_failures("case", case_id), 86400)
+        log.error("case id=%s not scheduled (failure %d): %s", case_id, failures, reason, exc_info=True)
+        if failures < CASE_JOB_MAX_FAILURES:
+            raise
+        case = session.get(Case, case_id)
+        schedule_without_sla(session, case, reason)
+        session.commit()
+    return case.ticket

@@ -17,8 +17,9 @@ from flask import current_app
 from sqlalchemy import select, update
 from twilio.base.exceptions import TwilioRestException
 
-from bot import phones, twilio_client
+from bot import dispatch, twilio_client
 from bot.jobs import in_app_context
+from handlers import phones
 from storage import db
 from storage.models import OutboundMessage, OutboundStatus as S, utcnow
 
@@ -66,6 +67,7 @@ def _already_sent(row: OutboundMessage, to: str, from_: str) -> str | None:
 @in_app_context
 def send_outbound(outbound_id: int) -> str:
     settings = current_app.config["SETTINGS"]
+    dispatch.started("outbound", outbound_id)
     session = db.session()
     claim = _claim(session, outbound_id)
     if claim is None:
@@ -77,7 +79,7 @@ def send_outbound(outbound_id: int) -> str:
         _finish(session, row, S.LOCAL, sent_at=utcnow())
         return S.LOCAL
 
-    to = phones.e164_to_whatsapp(row.citizen.phone)
+    to = phones.address(row.citizen.phone, row.citizen.wa_user_id)
     from_ = settings.twilio_whatsapp_number
     final_attempt = row.attempts >= settings.outbound_max_attempts
     try:

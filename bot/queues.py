@@ -1,8 +1,10 @@
 """Redis connection and the RQ queues, named by purpose.
 
-- ``inbound``: one job per stored inbound message (decide the reply);
+- ``inbound``: at most one waiting job per citizen (decide the replies to their stored messages);
 - ``outbound``: one job per reply to hand to Twilio;
-- ``backoffice``: case work for agents (comes with the flows and back-office issues).
+- ``backoffice``: one job per new case (its SLA due time, then it is in the agents' queue).
+
+Jobs are put on the queues by bot.dispatch only.
 """
 from __future__ import annotations
 

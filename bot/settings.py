@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Mapping
 
 
+# What one message may take besides its media: the NLU (3 s, twice at most) and the database.
+MESSAGE_MARGIN = 15
+
+
 class ConfigError(RuntimeError):
     """A required setting is missing or malformed."""
 
@@ -75,9 +79,15 @@ class Settings:
     # Outbound: Twilio REST call timeout, retry backoff between attempts (seconds).
     twilio_timeout: float = 10.0
     outbound_retry_intervals: tuple[int, ...] = (2, 10, 30, 120, 300)
-    # Inbound processing: per-citizen lock lifetime, job timeout.
-    citizen_lock_timeout: int = 60
-    job_timeout: int = 120
+    # Inbound processing. A message's media downloads together get at most ``message_deadline`` seconds
+    # (each download at most ``media_timeout``); the citizen's lock outlives the worst case of one
+    # message (media + NLU + database), and a job stops taking messages well before its own timeout.
+    media_timeout: float = 20.0
+    message_deadline: float = 45.0
+    citizen_lock_timeout: int = 120
+    job_timeout: int = 300
+    # A message whose handling fails this many times is set aside as ``failed`` (the citizen is told).
+    max_attempts: int = 3
     # Sweeper: re-enqueue work older than this grace period, every interval seconds.
     sweep_grace: int = 30
     sweep_interval: int = 15
@@ -85,11 +95,33 @@ class Settings:
     max_request_bytes: int = 256 * 1024
     # Hosts media may be fetched from besides Twilio's, TWILIO_API_BASE's and our own.
     media_allowed_hosts: tuple[str, ...] = ()
-    extra: dict = field(default_factory=dict)
+    # This deployment's approved WhatsApp templates (TWILIO_CONTENT_SID_<NAME>), over config.yml's.
+    content_sids: dict = field(default_factory=dict)
 
     @property
     def outbound_max_attempts(self) -> int:
         return len(self.outbound_retry_intervals) + 1
+
+
+def parse_content_sids(env: Mapping[str, str]) -> dict[str, str]:
+    prefix = "TWILIO_CONTENT_SID_"
+    return {key[len(prefix):].lower(): value.strip() for key, value in env.items()
+            if key.startswith(prefix) and value.strip()}
+
+
+def _check_deadlines(settings: "Settings") -> None:
+    worst_message = settings.message_deadline + MESSAGE_MARGIN  # media, then NLU calls and the database
+    if settings.media_timeout > settings.message_deadline:
+        raise ConfigError("MEDIA_TIMEOUT must not be longer than MESSAGE_DEADLINE")
+    if settings.citizen_lock_timeout <= worst_message:
+        raise ConfigError(f"CITIZEN_LOCK_TIMEOUT must be longer than MESSAGE_DEADLINE + {MESSAGE_MARGIN} s "
+                          f"({worst_message:g} s): "
+                          "a lock that expires mid-message lets a second worker in")
+    if settings.job_timeout < 2 * worst_message:
+        raise ConfigError(f"JOB_TIMEOUT must be at least twice MESSAGE_DEADLINE + {MESSAGE_MARGIN} s "
+                          f"({2 * worst_message:g} s)")
+    if settings.max_attempts < 1:
+        raise ConfigError("MAX_ATTEMPTS must be at least 1")
 
 
 def _local_twilio_credentials(secret_key: str) -> tuple[str, str]:
@@ -119,7 +151,7 @@ def load_settings(environ: Mapping[str, str] | None = None, instance_path: str |
         sid, token = _local_twilio_credentials(secret_key)
 
     port = env.get("PORT", "5000")
-    return Settings(
+    settings = Settings(
         secret_key=secret_key,
         database_url=env.get("DATABASE_URL") or f"sqlite:///{instance / 'pandawa.sqlite3'}",
         redis_url=env.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
@@ -136,10 +168,16 @@ def load_settings(environ: Mapping[str, str] | None = None, instance_path: str |
         simulator_enabled=parse_bool(env.get("SIMULATOR_ENABLED"), local_mode),
         twilio_timeout=parse_float(env.get("TWILIO_TIMEOUT"), 10.0),
         outbound_retry_intervals=parse_int_list(env.get("OUTBOUND_RETRY_INTERVALS"), (2, 10, 30, 120, 300)),
-        citizen_lock_timeout=parse_int(env.get("CITIZEN_LOCK_TIMEOUT"), 60),
-        job_timeout=parse_int(env.get("JOB_TIMEOUT"), 120),
+        media_timeout=parse_float(env.get("MEDIA_TIMEOUT"), 20.0),
+        message_deadline=parse_float(env.get("MESSAGE_DEADLINE"), 45.0),
+        citizen_lock_timeout=parse_int(env.get("CITIZEN_LOCK_TIMEOUT"), 120),
+        job_timeout=parse_int(env.get("JOB_TIMEOUT"), 300),
+        max_attempts=parse_int(env.get("MAX_ATTEMPTS"), 3),
         sweep_grace=parse_int(env.get("SWEEP_GRACE"), 30),
         sweep_interval=parse_int(env.get("SWEEP_INTERVAL"), 15),
         max_request_bytes=parse_int(env.get("MAX_REQUEST_BYTES"), 256 * 1024),
         media_allowed_hosts=tuple(h.strip() for h in (env.get("MEDIA_ALLOWED_HOSTS") or "").split(",") if h.strip()),
+        content_sids=parse_content_sids(env),
     )
+    _check_deadlines(settings)
+    return settings

@@ -18,7 +18,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, jsonify, rende
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from bot import phones
+from handlers import phones
 from storage import db
 from storage.models import Citizen, InboundMessage, OutboundMessage
 

@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.console.auth import create_staff, new_token
 from handlers.backoffice import audit
 from storage import db
 from storage.models import as_utc, utcnow
@@ -33,8 +34,6 @@ def _staff(session, name: str) -> Staff:
               help="At least 10 characters (asked for, hidden, when left out).")
 def create(name: str, role: str, password: str) -> None:
     """Create the staff member NAME (the login name)."""
-    from bot.console.auth import create_staff
-
     name = name.strip()
     if not name or len(name) > 64:
         raise click.ClickException("the name must have 1 to 64 characters")
@@ -59,8 +58,6 @@ def create(name: str, role: str, password: str) -> None:
 @click.argument("name")
 def token(name: str) -> None:
     """Issue a new API bearer token for NAME (printed once, on the last line)."""
-    from bot.console.auth import new_token
-
     session = db.session()
     staff = _staff(session, name)
     if not staff.active:

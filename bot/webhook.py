@@ -1,7 +1,9 @@
 """Twilio's WhatsApp webhooks: inbound messages and outbound status callbacks.
 
 The inbound handler validates the signature, stores the message, enqueues it and answers empty TwiML.
-It never waits for the NLU, media downloads or Twilio's API.
+It never waits for the NLU, media downloads or Twilio's API. A sender is a WhatsApp number or, for a
+user who hides their number behind a username, a business-scoped user id (handlers.phones): both are
+citizens, answered at the address they wrote from.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from twilio.request_validator import RequestValidator
 
-from bot import phones
+from handlers import phones
 from bot.dispatch import enqueue_inbound
 from storage import db
 from storage.models import Citizen, InboundMessage, InboundStatus, MessageStatusEvent, OutboundMessage, OutboundStatus, utcnow
@@ -22,6 +24,7 @@ bp = Blueprint("whatsapp", __name__, url_prefix="/whatsapp")
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 MAX_MEDIA = 10  # WhatsApp via Twilio carries at most 10 media per message
+MAX_DECLARED_MEDIA = 1000  # what a forged NumMedia is stored as at most (the column is a 32-bit integer)
 # Fields stored in their own columns; everything else Twilio sends is kept in `params`.
 OWN_FIELDS = {"MessageSid", "From", "To", "Body", "NumMedia", "ProfileName", "WaId"}
 
@@ -59,27 +62,43 @@ def _check_signature():
 
 def _media(form) -> tuple[int, list[dict]]:
     try:
-        declared = int(form.get("NumMedia", "0") or 0)
+        declared = min(max(int(form.get("NumMedia", "0") or 0), 0), MAX_DECLARED_MEDIA)
     except ValueError:
         declared = 0
     items = []
-    for i in range(min(max(declared, 0), MAX_MEDIA)):
+    for i in range(min(declared, MAX_MEDIA)):
         url = form.get(f"MediaUrl{i}")
         if url:
             items.append({"url": url[:2048], "content_type": (form.get(f"MediaContentType{i}") or "")[:128]})
     return declared, items
 
 
-def _citizen(session, phone: str, form) -> Citizen:
-    """Get or create the citizen for a number; safe when two first messages race."""
-    citizen = session.scalar(select(Citizen).where(Citizen.phone == phone))
+def _find(session, sender: phones.Sender) -> Citizen | None:
+    citizen = None
+    if sender.phone:
+        citizen = session.scalar(select(Citizen).where(Citizen.phone == sender.phone))
+    if citizen is None and sender.user_id:
+        citizen = session.scalar(select(Citizen).where(Citizen.wa_user_id == sender.user_id))
+    return citizen
+
+
+def _citizen(session, sender: phones.Sender, form) -> Citizen:
+    """Get or create the citizen for a number or a WhatsApp user id; safe when two first messages race."""
+    citizen = _find(session, sender)
     if citizen is None:
         try:
             with session.begin_nested():
-                citizen = Citizen(phone=phone)
+                citizen = Citizen(phone=sender.phone, wa_user_id=sender.user_id)
                 session.add(citizen)
         except IntegrityError:
-            citizen = session.scalar(select(Citizen).where(Citizen.phone == phone))
+            citizen = _find(session, sender)
+    for column, value in (("phone", sender.phone), ("wa_user_id", sender.user_id)):
+        if value and getattr(citizen, column) is None:  # a citizen known by one id learns the other
+            try:
+                with session.begin_nested():
+                    setattr(citizen, column, value)
+            except IntegrityError:  # another citizen row has it: keep them apart
+                log.warning("citizen_id=%s: %s already belongs to another citizen", citizen.id, column)
     citizen.wa_id = (form.get("WaId") or citizen.wa_id or "")[:32] or None
     citizen.profile_name = (form.get("ProfileName") or citizen.profile_name or "")[:256] or None
     citizen.last_inbound_at = utcnow()
@@ -109,24 +128,24 @@ def inbound():
         message_sid=sid,
         sender=(form.get("From") or "")[:256],
         to_number=(form.get("To") or "")[:64] or None,
-        body=form.get("Body") or "",
+        body=form.get("Body") or form.get("ButtonText") or "",
         num_media=declared,
         media=media,
         params={k: v for k, v in form.items() if k not in OWN_FIELDS and not k.startswith(("MediaUrl", "MediaContentType"))},
     )
     problem = None
     try:
-        phone = phones.whatsapp_to_e164(message.sender)
+        sender = phones.sender(message.sender, form.get("ExternalUserId"))
     except phones.NotWhatsApp:
-        problem = "From must be a WhatsApp address (whatsapp:+<country><number>)"
+        problem = "From must be a WhatsApp address (whatsapp:+<country><number> or a WhatsApp user id)"
     except phones.InvalidNumber:
-        problem = "From is not a valid phone number"
+        problem = "From is not a valid phone number (nor a WhatsApp user id)"
     if problem:
         message.status, message.reject_reason = InboundStatus.REJECTED, problem
 
     try:
         if problem is None:
-            message.citizen = _citizen(session, phone, form)
+            message.citizen = _citizen(session, sender, form)
         session.add(message)
         session.commit()
     except IntegrityError:  # the same MessageSid stored by a concurrent retry
@@ -139,9 +158,7 @@ def inbound():
         return refuse(400, problem)
 
     log.info("inbound stored id=%s citizen_id=%s media=%d", message.id, message.citizen_id, len(media))
-    if enqueue_inbound(message.id, message.citizen_id):
-        message.enqueued_at = utcnow()
-        session.commit()
+    enqueue_inbound(message.id, message.citizen_id)  # if Redis is away, the sweeper enqueues it later
     return twiml()
 
 

@@ -10,19 +10,32 @@ A flow is a set of named steps starting at ``start``. Step types:
 - ``message``: say ``text`` and go to ``next`` (or end the run when there is none).
 
 Every text a citizen reads lives in the YAML (Bahasa Indonesia); Python only fills placeholders.
+A definition is checked against the catalog of validators and actions (handlers.catalog) before it
+can be loaded or published: what validates here is what the engine can run — names fit their
+columns, every placeholder is a value the flow fills, every outcome an action can give has a step.
 """
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from handlers import texts as tpl
+from handlers.catalog import Catalog
+from handlers.product import text_placeholders
+
 DEFINITIONS = Path(__file__).resolve().parent / "definitions"
 STEP_TYPES = ("text", "choice", "photo", "confirm", "action", "message")
 WHATSAPP_MAX = 1600  # Twilio's limit for one WhatsApp message body
+STEP_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")    # cases.need_info_item is 32 characters
+DOCUMENT = re.compile(r"^[a-z][a-z0-9_]{0,63}$")   # documents.kind is 64 characters
+VALUE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+ACCEPT = ("image", "pdf")
+TEXT_FIELDS = ("ask", "text", "summary", "received")
 
 
 class FlowError(ValueError):
@@ -66,37 +79,100 @@ def _targets(step: Step) -> list[str]:
     return targets
 
 
-def _step_problems(step_id: str, body, validators: set[str], actions: set[str], where: str) -> list[str]:
+def _step_problems(step_id: str, body, catalog: Catalog, where: str) -> list[str]:
+    if not STEP_ID.match(str(step_id)):
+        return [f"{where}: a step name is 1-32 lower-case letters, digits and _, starting with a letter"]
     if not isinstance(body, dict) or body.get("type") not in STEP_TYPES:
         return [f"{where}: 'type' must be one of {', '.join(STEP_TYPES)}"]
     step, found = Step(step_id, body["type"], body), []
     text_field = {"message": "text", "confirm": "summary", "action": None}.get(step.type, "ask")
     if text_field and not str(step.get(text_field) or "").strip():
         found.append(f"{where}: missing text '{text_field}'")
-    for key in ("ask", "text", "summary", "received"):
+    for key in TEXT_FIELDS:
         if len(str(step.get(key) or "")) > WHATSAPP_MAX:
             found.append(f"{where}: '{key}' is longer than WhatsApp's {WHATSAPP_MAX} characters")
-    if step.type == "text" and step.get("validator") not in validators:
-        found.append(f"{where}: unknown validator '{step.get('validator')}' (known: {', '.join(sorted(validators))})")
+    if step.type == "text" and step.get("validator") not in catalog.validators:
+        found.append(f"{where}: unknown validator '{step.get('validator')}' "
+                     f"(known: {', '.join(sorted(catalog.validators))})")
+    if step.get("save_as") is not None and not VALUE_NAME.match(str(step.get("save_as"))):
+        found.append(f"{where}: 'save_as' must be a name of lower-case letters, digits and _")
     if step.type == "choice":
         options = step.get("options")
         if not options or not isinstance(options, list):
             found.append(f"{where}: a choice needs 'options'")
         elif any(not isinstance(o, dict) or not o.get("value") or not o.get("title") for o in options):
             found.append(f"{where}: every option needs a 'value' and a 'title'")
-    if step.type == "photo" and not step.get("document"):
-        found.append(f"{where}: a photo step needs 'document'")
+        elif len({str(o["value"]) for o in options}) != len(options):
+            found.append(f"{where}: two options have the same value")
+    if step.type == "photo":
+        if not step.get("document"):
+            found.append(f"{where}: a photo step needs 'document'")
+        elif not DOCUMENT.match(str(step.get("document"))):
+            found.append(f"{where}: 'document' must be 1-64 lower-case letters, digits and _ (e.g. ktp, kk)")
+        accept = step.get("accept", ["image"])
+        if not isinstance(accept, list) or not accept or any(a not in ACCEPT for a in accept):
+            found.append(f"{where}: 'accept' must list image and/or pdf")
     if step.type == "action":
-        if step.get("handler") not in actions:
+        action = catalog.actions.get(step.get("handler"))
+        outcomes = step.get("outcomes")
+        if action is None:
             found.append(f"{where}: unknown handler '{step.get('handler')}'")
-        if not step.get("outcomes"):
+        if not outcomes or not isinstance(outcomes, dict):
             found.append(f"{where}: an action needs 'outcomes'")
+        elif action is not None:
+            named = {str(k) for k in outcomes}
+            unknown = sorted(named - set(action.outcomes) - {"default"})
+            if unknown:
+                found.append(f"{where}: '{step.get('handler')}' never answers {', '.join(unknown)} "
+                             f"(it answers: {', '.join(action.outcomes)})")
+            missing = [o for o in action.outcomes if o not in named]
+            if missing and "default" not in named:
+                found.append(f"{where}: no step for outcome {', '.join(missing)} of '{step.get('handler')}' "
+                             f"(add them or a 'default')")
+    errors = step.get("errors")
+    if errors is not None and not isinstance(errors, dict):
+        found.append(f"{where}: 'errors' must map error codes to texts")
     if step.type in ("text", "choice", "photo", "confirm") and not step.next:
         found.append(f"{where}: no way forward ('next')")
     return found
 
 
-def flow_problems(text: str, validators: set[str], actions: set[str], source: str = "<flow>") -> list[str]:
+def flow_values(steps: dict[str, Step], catalog: Catalog) -> set[str]:
+    """Every value a run of this flow can hold: what its texts may use as {placeholders}."""
+    names = set(catalog.base_values)
+    for step in steps.values():
+        key = str(step.get("save_as", step.id))
+        if step.type == "text":
+            names |= {key, key + "_text"}
+        elif step.type == "choice":
+            names |= {key, key + "_title"}
+        elif step.type == "photo":
+            names.add("doc_" + str(step.get("document")))
+        elif step.type == "action" and step.get("handler") in catalog.actions:
+            names |= set(catalog.actions[step.get("handler")].provides)
+    return names
+
+
+def _text_problems(raw: dict, steps: dict[str, Step], catalog: Catalog, source: str) -> list[str]:
+    known, found = flow_values(steps, catalog), []
+    for step in steps.values():
+        where = f"{source}: step '{step.id}'"
+        for key in TEXT_FIELDS:
+            if step.get(key) is not None:
+                found += tpl.problems(step.get(key), known, f"{where} '{key}'")
+        for code, message in (step.get("errors") or {}).items():
+            found += tpl.problems(message, known, f"{where} error '{code}'")
+        for option in step.get("options") or []:
+            found += tpl.problems(option.get("title"), set(), f"{where} option '{option.get('value')}'")
+    texts = raw.get("texts") or {}
+    if not isinstance(texts, dict):
+        return found + [f"{source}: 'texts' must map names to texts"]
+    for key, value in texts.items():
+        found += tpl.problems(value, known | text_placeholders(str(key)), f"{source}: text '{key}'")
+    return found
+
+
+def flow_problems(text: str, catalog: Catalog, source: str = "<flow>") -> list[str]:
     """Every problem in a flow definition (empty when it can be published)."""
     try:
         raw = yaml.safe_load(text) or {}
@@ -111,7 +187,7 @@ def flow_problems(text: str, validators: set[str], actions: set[str], source: st
         return [f"{source}: 'steps' must map step names to steps"]
     found: list[str] = []
     for step_id, body in raw["steps"].items():
-        found += _step_problems(step_id, body, validators, actions, f"{source}: step '{step_id}'")
+        found += _step_problems(step_id, body, catalog, f"{source}: step '{step_id}'")
     if found:
         return found
     steps = {step_id: Step(step_id, body["type"], body) for step_id, body in raw["steps"].items()}
@@ -129,11 +205,13 @@ def flow_problems(text: str, validators: set[str], actions: set[str], source: st
         if current not in reachable:
             reachable.add(current)
             todo += _targets(steps[current])
-    return [f"{source}: step '{step_id}' cannot be reached from '{raw['start']}'" for step_id in steps if step_id not in reachable]
+    found = [f"{source}: step '{step_id}' cannot be reached from '{raw['start']}'"
+             for step_id in steps if step_id not in reachable]
+    return found + _text_problems(raw, steps, catalog, source)
 
 
-def parse_flow(text: str, validators: set[str], actions: set[str], source: str = "<flow>") -> Flow:
-    problems = flow_problems(text, validators, actions, source)
+def parse_flow(text: str, catalog: Catalog, source: str = "<flow>") -> Flow:
+    problems = flow_problems(text, catalog, source)
     if problems:
         raise FlowError(problems)
     raw = yaml.safe_load(text)
@@ -145,9 +223,9 @@ def flow_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def load_flows(validators: set[str], actions: set[str], directory: Path = DEFINITIONS) -> dict[str, Flow]:
+def load_flows(catalog: Catalog, directory: Path = DEFINITIONS) -> dict[str, Flow]:
     flows = {}
     for path in sorted(directory.glob("*.yml")):
-        flow = parse_flow(path.read_text(encoding="utf-8"), validators, actions, source=path.name)
+        flow = parse_flow(path.read_text(encoding="utf-8"), catalog, source=path.name)
         flows[flow.id] = flow
     return flows

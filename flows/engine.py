@@ -7,51 +7,79 @@ The run lives in ``conversation.state["run"]``::
      "docs": {"ktp": [12]}, "failures": 0, "pending_cancel": false}
 
 ``start`` enters a flow; ``handle`` consumes one citizen input at the current step. Both return the
-reply texts. Global inputs (cancel, help, officer) work at every step.
+reply texts. Global inputs (cancel, help, officer) work at every step. Only the flow package
+changes a conversation's state (the dialogue for messages, ``flows.conversation`` for everyone else).
 """
 from __future__ import annotations
 
-from bot.phones import mask
-from flows.context import Context, Input, MediaItem
+from dataclasses import dataclass, field
+
 from flows.definition import Flow, FlowError, Step
-from flows.render import display, render
 from flows.router import normalise
+from handlers.cases import attach_update, open_handoff_case
+from handlers.context import Context, MediaItem
+from handlers.phones import mask
+from handlers.product import Product
+from handlers.texts import display, render
+from handlers.validators import Invalid
 from storage.cases import Document
 
 MAX_FAILURES = 3
 MAX_AUTOMATIC_STEPS = 50  # actions and messages in a row; more means a loop in the definition
 
 
-def text(ctx: Context, flow: Flow | None, key: str, values: dict | None = None) -> str:
+@dataclass
+class Input:
+    message_id: int
+    body: str
+    kind: str = "answer"  # answer | cancel | help | human_agent | affirm | deny (see flows.dialogue.prepare)
+    media: list[MediaItem] = field(default_factory=list)
+
+
+def text(product: Product, flow: Flow | None, key: str, values: dict | None = None) -> str:
     """A text from the flow's own ``texts``, else from config.yml's texts."""
-    template = (flow.texts.get(key) if flow else None) or ctx.product.text(key)
+    template = (flow.texts.get(key) if flow else None) or product.texts.get(key)
+    if template is None:
+        return product.text(key)  # raises: a required text is missing
     return render(template, values or {})
 
 
-def _run(ctx: Context, state: dict) -> tuple[dict, Flow, Step]:
+def new_run(flow: Flow, step_id: str, values: dict, **extra) -> dict:
+    return {"flow": flow.id, "version": flow.version, "step": step_id, "values": values, "docs": {},
+            "failures": 0, "pending_cancel": False, **extra}
+
+
+def base_values(phone: str | None) -> dict:
+    return {"sender_phone": phone, "sender_masked": mask(phone) if phone else ""}
+
+
+def current(ctx: Context, state: dict) -> tuple[dict, Flow, Step]:
     run = state["run"]
     flow = ctx.flows[run["flow"]]
     return run, flow, flow.step(run["step"])
 
 
-def prompt(ctx: Context, flow: Flow, step: Step, run: dict) -> str:
+def runnable(flows: dict, run: dict | None) -> bool:
+    """The run's flow is loaded and still has the step the run waits at."""
+    return bool(run) and run.get("flow") in flows and run.get("step") in flows[run["flow"]].steps
+
+
+def prompt(product: Product, flow: Flow, step: Step, run: dict) -> str:
     values = run["values"]
     if step.type == "choice":
         options = "\n".join(f"*{i}*. {o['title']}" for i, o in enumerate(step.get("options"), start=1))
         return render(step.get("ask"), values) + "\n" + options
     if step.type == "confirm":
-        return render(step.get("summary"), values) + "\n" + text(ctx, flow, "confirm_hint")
+        return render(step.get("summary"), values) + "\n" + text(product, flow, "confirm_hint")
     ask = render(step.get("ask"), values)
     if step.type == "photo" and step.get("optional"):
-        ask += "\n" + text(ctx, flow, "photo_optional_hint")
+        ask += "\n" + text(product, flow, "photo_optional_hint")
     return ask
 
 
 def start(ctx: Context, state: dict, flow_id: str) -> list[str]:
     flow = ctx.flows[flow_id]
-    values = {"sender_phone": ctx.citizen.phone, "sender_masked": mask(ctx.citizen.phone)}
-    state["run"] = {"flow": flow.id, "version": flow.version, "step": flow.start, "values": values, "docs": {},
-                    "failures": 0, "pending_cancel": False}
+    state["run"] = new_run(flow, flow.start, base_values(ctx.citizen.phone))
     state.pop("paused_run", None)
     ctx.conversation.active_flow = flow.id
     ctx.conversation.last_activity_at, ctx.conversation.reminded_at = ctx.now, None
@@ -81,13 +109,13 @@ def enter(ctx: Context, state: dict, step_id: str) -> list[str]:
                 return replies
             step_id = step.next
         elif step.type == "action":
-            outcome = ctx.actions[step.get("handler")](ctx, run)
+            outcome = ctx.actions[step.get("handler")].run(ctx, run)
             outcomes = step.get("outcomes")
             step_id = outcomes.get(outcome) or outcomes.get("default")
             if step_id is None:
                 raise FlowError(f"{flow.id}: step '{step.id}' has no outcome '{outcome}'")
         else:
-            replies.append(prompt(ctx, flow, step, run))
+            replies.append(prompt(ctx.product, flow, step, run))
             return replies
     raise FlowError(f"{state['run']['flow']}: more than {MAX_AUTOMATIC_STEPS} automatic steps in a row")
 
@@ -95,23 +123,19 @@ def enter(ctx: Context, state: dict, step_id: str) -> list[str]:
 def request_officer(ctx: Context, flow: Flow | None) -> list[str]:
     """The citizen asks for a person: the bot goes quiet and the agents' queue gets a handoff case
     (unless one is already open), so an officer sees it and answers from the console."""
-    from handlers.cases import open_handoff_case
-
     ctx.conversation.handoff_since = ctx.now
-    open_handoff_case(ctx)
-    return [text(ctx, flow, "handoff_started")]
+    open_handoff_case(ctx, ctx.conversation.active_flow)
+    return [text(ctx.product, flow, "handoff_started")]
 
 
 def _need_info_done(ctx: Context, state: dict) -> list[str]:
-    from handlers.cases import attach_update
-
     run = state["run"]
     case = attach_update(ctx.session, run["need_info_case"], run)
     finish(ctx, state)
     if state.get("paused_run"):
         state["run"] = state.pop("paused_run")
         ctx.conversation.active_flow = state["run"]["flow"]
-    return [text(ctx, None, "need_info_received", {"ticket": case.ticket})]
+    return [text(ctx.product, None, "need_info_received", {"ticket": case.ticket})]
 
 
 def fail(ctx: Context, flow: Flow, step: Step, run: dict, code: str) -> list[str]:
@@ -119,27 +143,27 @@ def fail(ctx: Context, flow: Flow, step: Step, run: dict, code: str) -> list[str
     run["failures"] = run.get("failures", 0) + 1
     if run["failures"] >= MAX_FAILURES:
         run["failures"] = 0
-        return [text(ctx, flow, "too_many_failures")]
+        return [text(ctx.product, flow, "too_many_failures")]
     errors = step.get("errors") or {}
-    line = render(errors[code], run["values"]) if code in errors else text(ctx, flow, f"error_{code}")
-    return [line + "\n\n" + prompt(ctx, flow, step, run)]
+    line = render(errors[code], run["values"]) if code in errors else text(ctx.product, flow, f"error_{code}")
+    return [line + "\n\n" + prompt(ctx.product, flow, step, run)]
 
 
 def handle(ctx: Context, state: dict, inp: Input) -> list[str]:
-    run, flow, step = _run(ctx, state)
+    run, flow, step = current(ctx, state)
     ctx.conversation.last_activity_at, ctx.conversation.reminded_at = ctx.now, None
     if run.get("pending_cancel"):
         run["pending_cancel"] = False
         if inp.kind in ("affirm", "cancel"):
             finish(ctx, state)
-            return [text(ctx, flow, "cancelled") + "\n\n" + ctx.product.menu_text()]
+            return [text(ctx.product, flow, "cancelled") + "\n\n" + ctx.product.menu_text()]
         if inp.kind == "deny":
-            return [text(ctx, flow, "not_cancelled") + "\n\n" + prompt(ctx, flow, step, run)]
+            return [text(ctx.product, flow, "not_cancelled") + "\n\n" + prompt(ctx.product, flow, step, run)]
     if inp.kind == "cancel":
         run["pending_cancel"] = True
-        return [text(ctx, flow, "cancel_confirm", {"title": flow.title})]
+        return [text(ctx.product, flow, "cancel_confirm", {"title": flow.title})]
     if inp.kind == "help":
-        return [text(ctx, flow, "help_in_flow") + "\n\n" + prompt(ctx, flow, step, run)]
+        return [text(ctx.product, flow, "help_in_flow") + "\n\n" + prompt(ctx.product, flow, step, run)]
     if inp.kind == "human_agent":
         return request_officer(ctx, flow)
     consume = {"text": _text, "choice": _choice, "photo": _photo, "confirm": _confirm}[step.type]
@@ -148,9 +172,7 @@ def handle(ctx: Context, state: dict, inp: Input) -> list[str]:
 
 def _text(ctx, state, flow, step, run, inp) -> list[str]:
     if inp.media and not inp.body.strip():
-        return [text(ctx, flow, "no_photo_needed") + "\n\n" + prompt(ctx, flow, step, run)]
-    from handlers.validators import Invalid
-
+        return [text(ctx.product, flow, "no_photo_needed") + "\n\n" + prompt(ctx.product, flow, step, run)]
     try:
         value = ctx.validators[step.get("validator")](inp.body, run["values"])
     except Invalid as exc:
@@ -164,7 +186,7 @@ def _text(ctx, state, flow, step, run, inp) -> list[str]:
 def choice_value(step: Step, body: str) -> str | None:
     word = normalise(body)
     for i, option in enumerate(step.get("options"), start=1):
-        if word in (str(i), normalise(option["title"]), normalise(str(option["value"]))):
+        if word in (str(i), normalise(str(option["title"])), normalise(str(option["value"]))):
             return option["value"]
     return None
 
@@ -188,7 +210,7 @@ def _confirm(ctx, state, flow, step, run, inp) -> list[str]:
         if step.get("on_no"):
             return enter(ctx, state, step.get("on_no"))
         finish(ctx, state)
-        return [text(ctx, flow, "cancelled") + "\n\n" + ctx.product.menu_text()]
+        return [text(ctx.product, flow, "cancelled") + "\n\n" + ctx.product.menu_text()]
     return fail(ctx, flow, step, run, "confirm")
 
 
@@ -212,14 +234,19 @@ def _photo(ctx, state, flow, step, run, inp) -> list[str]:
         return fail(ctx, flow, step, run, "photo_expected")
     received: list[str] = []
     for position, item in enumerate(inp.media):  # several photos in one message fill the waiting steps in order
+        if item.problem == "not_needed":  # not fetched: more photos than steps waiting for one
+            return _joined(received + [text(ctx.product, flow, "extra_photos_ignored")],
+                           [prompt(ctx.product, flow, step, run)])
         accept = step.get("accept") or ["image"]
         if not item.ok or item.kind not in accept:
             problem = item.problem if not item.ok else "not_a_photo"
             if problem == "not_a_photo" and "pdf" in accept:
                 problem = "not_a_document"
-            return _joined(received, [text(ctx, flow, f"photo_{problem}") + "\n\n" + prompt(ctx, flow, step, run)])
+            return _joined(received, [text(ctx.product, flow, f"photo_{problem}") + "\n\n"
+                                      + prompt(ctx.product, flow, step, run)])
         if item.sha256 in run.get("shas", []):
-            return _joined(received, [text(ctx, flow, "photo_duplicate") + "\n\n" + prompt(ctx, flow, step, run)])
+            return _joined(received, [text(ctx.product, flow, "photo_duplicate") + "\n\n"
+                                      + prompt(ctx.product, flow, step, run)])
         _store_document(ctx, run, step, item, inp.message_id)
         run["failures"] = 0
         if step.get("received"):
@@ -227,10 +254,23 @@ def _photo(ctx, state, flow, step, run, inp) -> list[str]:
         next_prompts = enter(ctx, state, step.next)
         if position == len(inp.media) - 1:
             return _joined(received, next_prompts)
-        if "run" not in state or _run(ctx, state)[2].type != "photo":
-            return _joined(received + [text(ctx, flow, "extra_photos_ignored")], next_prompts)
-        run, flow, step = _run(ctx, state)
+        if "run" not in state or current(ctx, state)[2].type != "photo":
+            return _joined(received + [text(ctx.product, flow, "extra_photos_ignored")], next_prompts)
+        run, flow, step = current(ctx, state)
     return received
+
+
+def photo_steps_ahead(flow: Flow, step_id: str) -> int:
+    """How many photos the run can take from one message, from this step on (consecutive photo steps)."""
+    count, seen = 0, set()
+    while step_id and step_id in flow.steps and step_id not in seen:
+        seen.add(step_id)
+        step = flow.step(step_id)
+        if step.type != "photo":
+            break
+        count += 1
+        step_id = step.next
+    return count
 
 
 def _joined(received: list[str], prompts: list[str]) -> list[str]:

@@ -1,7 +1,7 @@
 """Understanding a citizen's message and deciding the bot's reply.
 
 ``understand`` needs no database (it may call the NLU server: the worker calls it with no transaction
-open); ``respond`` turns the understanding into reply texts and updates the conversation state.
+open); ``reply_for`` turns the understanding into reply texts and updates the conversation state.
 Order: readable input checks → numbered/keyword fast path → NLU (down: menu by numbers).
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from bot.product import Product
+from handlers.product import Product
 from nlu.client import FALLBACK, NLUClient, NLUUnavailable, Parse
 
 READABLE_MEDIA = ("image/", "application/pdf")
@@ -58,8 +58,8 @@ def from_parse(parse: Parse, product: Product) -> Understanding:
     if (
         parse.intent == FALLBACK
         and len(ranked) >= 2
-        and ranked[1][1] >= cfg["ambiguity_min"]
-        and ranked[0][1] - ranked[1][1] <= cfg["ambiguity_margin"]
+        and ranked[1][1] >= cfg.ambiguity_min
+        and ranked[0][1] - ranked[1][1] <= cfg.ambiguity_margin
     ):
         return Understanding("ambiguous", options=[ranked[0][0], ranked[1][0]], parse=parse)
     return Understanding("fallback", parse=parse)

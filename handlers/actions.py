@@ -1,21 +1,25 @@
-"""Action handlers flow steps name (``handler: identify_member``), registered in one place.
+"""Action handlers flow steps name (``handler: identify_member``).
 
 Each takes the engine context and the run, may add values for the flow's texts, and returns an
-outcome name the flow maps to its next step. Nothing here writes a text the citizen reads.
+outcome name the flow maps to its next step. Nothing here writes a text the citizen reads. Each is
+registered in ``ACTIONS`` with the outcomes it can return and the values it adds, so that a flow an
+admin saves is checked against what the handler really does (handlers.catalog).
 """
 from __future__ import annotations
 
 import logging
 from datetime import date
+from dataclasses import dataclass
 from typing import Callable
 
 from sqlalchemy import select
 
-from flows.context import Context
 from handlers import registry as reg
 from handlers.cases import create_case as new_case
-from handlers.cases import enqueue_case, office_today, request_fields
-from handlers.worktime import WorkingCalendar, format_day_id
+from handlers.cases import office_today, request_fields
+from handlers.context import Context
+from handlers.worktime import format_day_id
+from storage import keys
 from storage.cases import Case
 from storage.membership import InactiveReason, Segment
 
@@ -33,12 +37,12 @@ def mask_name(name: str) -> str:
 
 
 def _limit_key(ctx: Context) -> str:
-    return f"pandawa:lookup-failures:{ctx.citizen.id}"
+    return keys.lookup_failures(ctx.citizen.id)
 
 
 def identify_member(ctx: Context, run: dict) -> str:
     """Card number or NIK plus date of birth. No match and a wrong date give the same outcome."""
-    limit = int(ctx.product.raw["limits"].get("lookup_failures_per_hour", 5))
+    limit = ctx.product.lookup_failures_per_hour
     failures = int(ctx.redis.get(_limit_key(ctx)) or 0)
     if failures >= limit:
         log.info("lookup refused: citizen_id=%s over the failure limit", ctx.citizen.id)
@@ -97,9 +101,8 @@ def create_case(ctx: Context, run: dict) -> str:
     fields = request_fields(values)
     document_ids = [doc_id for ids in run["docs"].values() for doc_id in ids]
     case = new_case(ctx.session, ctx.citizen.id, run["flow"], fields, document_ids, run["version"], ctx.product)
-    ctx.after_commit.append(lambda case_id=case.id: enqueue_case(case_id))
-    calendar = WorkingCalendar.from_config(ctx.product.raw["working_hours"])
-    promise = calendar.promise(ctx.now)
+    ctx.created_cases.append(case.id)
+    promise = ctx.product.calendar.promise(ctx.now)
     if promise.open_now:
         values["promise"] = ctx.product.text("promise_open", hours=ctx.product.sla_hours(run["flow"]))
     else:
@@ -123,18 +126,35 @@ def find_case(ctx: Context, run: dict) -> str:
         return "not_found"
     texts = ctx.flows[run["flow"]].texts
     values.update(
-        ticket=case.ticket, service_title=ctx.product.service(case.service).title,
+        ticket=case.ticket, service_title=case.service_title or ctx.product.title_of(case.service),
         status_label=texts.get(f"status_{case.status}", case.status), status_next=texts.get(f"next_{case.status}", ""),
         submitted_text=format_day_id(case.created_at.date()),
     )
     return "found"
 
 
-ACTIONS: dict[str, Callable[[Context, dict], str]] = {
-    "identify_member": identify_member,
-    "status_outcome": status_outcome,
-    "assess_reactivation": assess_reactivation,
-    "needs_sktm": needs_sktm,
-    "create_case": create_case,
-    "find_case": find_case,
+@dataclass(frozen=True)
+class Action:
+    """A handler, the outcomes it can return, and the values it adds to the run (for the flow's texts)."""
+
+    run: Callable[[Context, dict], str]
+    outcomes: tuple[str, ...]
+    provides: tuple[str, ...] = ()
+
+
+MEMBER_VALUES = ("card_number", "member_name", "segment", "segment_label", "care_class", "faskes", "arrears",
+                 "arrears_text", "decree_number", "active", "inactive_reason")
+
+ACTIONS: dict[str, Action] = {
+    "identify_member": Action(identify_member, ("found", "no_match", "rate_limited"), MEMBER_VALUES),
+    "status_outcome": Action(status_outcome, ("active", "inactive_pbi", "inactive_arrears", "inactive_nik",
+                                              "inactive_other")),
+    "assess_reactivation": Action(assess_reactivation, (reg.Kind.ACTIVE, reg.Kind.PBPU_ARREARS,
+                                                        reg.Kind.WITHIN_DEADLINE, reg.Kind.NEEDS_SKTM,
+                                                        reg.Kind.OTHER_REASON, reg.Kind.NOT_PBI),
+                                  ("assessment", "deadline_text", "past_deadline", "needs_sktm")),
+    "needs_sktm": Action(needs_sktm, ("yes", "no")),
+    "create_case": Action(create_case, ("created",), ("ticket", "promise")),
+    "find_case": Action(find_case, ("found", "not_found"),
+                        ("ticket", "service_title", "status_label", "status_next", "submitted_text")),
 }

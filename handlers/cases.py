@@ -2,20 +2,16 @@
 
 A case is created in one transaction with its ticket (``PDW-YYYYMMDD-NNNN``, a daily sequence that
 stays unique when many workers confirm at once), its fields and documents. After the commit the
-``backoffice`` queue's job computes the SLA due time in working hours and makes it visible.
+``backoffice`` queue's job (bot.jobs.queue_case) calls ``schedule``: the SLA due time in working hours.
 """
 from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timezone
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.jobs import in_app_context
-from storage import db
 from storage.cases import Case, CaseEvent, CaseStatus, Document, TicketCounter
 from storage.models import as_utc, utcnow
 
@@ -37,7 +33,7 @@ def next_ticket(session, day: date) -> str:
 
 
 def office_today(product) -> date:
-    return datetime.now(ZoneInfo(product.raw["working_hours"]["timezone"])).date()
+    return datetime.now(product.timezone).date()
 
 
 # Values of a flow run that are not the citizen's request (identity lookups, display copies).
@@ -52,8 +48,8 @@ def request_fields(values: dict) -> dict:
 def create_case(session, citizen_id: int, service: str, fields: dict, document_ids: list[int], flow_version: str,
                 product) -> Case:
     case = Case(
-        ticket=next_ticket(session, office_today(product)), service=service, citizen_id=citizen_id,
-        status=CaseStatus.SUBMITTED, fields=fields, flow_version=flow_version,
+        ticket=next_ticket(session, office_today(product)), service=service, service_title=product.title_of(service),
+        citizen_id=citizen_id, status=CaseStatus.SUBMITTED, fields=fields, flow_version=flow_version,
     )
     session.add(case)
     session.flush()
@@ -67,15 +63,15 @@ def create_case(session, citizen_id: int, service: str, fields: dict, document_i
 HANDOFF = "handoff"  # a case that is a request to talk with an officer, not a service
 
 
-def open_handoff_case(ctx) -> Case | None:
+def open_handoff_case(ctx, active_flow: str | None) -> Case | None:
     """A handoff case for the agents' queue, unless this citizen already has one open."""
     existing = ctx.session.scalar(select(Case).where(
         Case.citizen_id == ctx.citizen.id, Case.service == HANDOFF, Case.status.in_(CaseStatus.OPEN)))
     if existing is not None:
         return None
-    fields = {"flow": ctx.conversation.active_flow} if ctx.conversation.active_flow else {}
+    fields = {"flow": active_flow} if active_flow else {}
     case = create_case(ctx.session, ctx.citizen.id, HANDOFF, fields, [], "", ctx.product)
-    ctx.after_commit.append(lambda case_id=case.id: enqueue_case(case_id))
+    ctx.created_cases.append(case.id)
     return case
 
 
@@ -91,38 +87,21 @@ def attach_update(session, case_id: int, run: dict) -> Case:
     return case
 
 
-def enqueue_case(case_id: int) -> bool:
-    from redis.exceptions import RedisError
-
-    from bot import queues
-
-    try:
-        queues.queue(queues.BACKOFFICE).enqueue(
-            "handlers.cases.queue_case", case_id, job_timeout=60, description=f"case {case_id} to the agents' queue"
-        )
-    except RedisError as exc:
-        log.warning("enqueue case id=%s failed (%s); the sweeper will retry", case_id, type(exc).__name__)
+def schedule(session, case: Case, product, now: datetime | None = None) -> bool:
+    """Put a new case in front of agents: its SLA due time in working hours. False when already done."""
+    if case.queued_at is not None:
         return False
+    due = product.calendar.add_working_hours(as_utc(case.created_at), product.sla_hours(case.service))
+    case.sla_due_at = due.astimezone(timezone.utc)  # stored in UTC: SQLite keeps no offset
+    case.queued_at = now or utcnow()
+    session.add(CaseEvent(case_id=case.id, kind="queued", note=f"SLA {product.sla_hours(case.service)} working hours"))
     return True
 
 
-@in_app_context
-def queue_case(case_id: int) -> str | None:
-    """The backoffice job: SLA due time in working hours, then visible in the agents' queue."""
-    from handlers.worktime import WorkingCalendar
-
-    product = current_app.config["PRODUCT"]
-    session = db.session()
-    case = session.get(Case, case_id)
-    if case is None or case.queued_at is not None:
-        return None
-    calendar = WorkingCalendar.from_config(product.raw["working_hours"])
-    due = calendar.add_working_hours(as_utc(case.created_at), product.sla_hours(case.service))
-    case.sla_due_at = due.astimezone(timezone.utc)  # stored in UTC: SQLite keeps no offset
+def schedule_without_sla(session, case: Case, reason: str) -> None:
+    """Scheduling kept failing: the case is visible to agents anyway, without a due time."""
     case.queued_at = utcnow()
-    session.add(CaseEvent(case_id=case.id, kind="queued", note=f"SLA {product.sla_hours(case.service)} working hours"))
-    session.commit()
-    return case.ticket
+    session.add(CaseEvent(case_id=case.id, kind="queued", note=f"no SLA: {reason}"[:500]))
 
 
 def unqueued_case_ids(session, older_than: datetime) -> list[int]:

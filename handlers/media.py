@@ -3,9 +3,11 @@
 ``fetch_and_check`` handles one inbound MediaUrl{N}: the declared type decides first, without a
 download (voice notes, video, vCards: ``not_a_photo``); ``fetch`` downloads only from allowed
 hosts, with basic auth on the first request only, redirects followed by hand (each target checked
-first), bounded retries on 404 and a streaming size cap; ``check`` decodes (the real format must be
-JPEG/PNG/WEBP, or PDF where wanted) and judges size and sharpness. Expected problems come back as
-``Checked(ok=False, problem=...)``. Logs carry a hash of the URL, sizes and outcomes, never the URL.
+first), bounded retries on 404, a streaming size cap and a total deadline (a slow or stalled host
+can never hold a message longer than it: the citizen is asked to send again); ``check`` decodes (the
+real format must be JPEG/PNG/WEBP, or PDF where wanted) and judges size and sharpness. Expected
+problems come back as ``Checked(ok=False, problem=...)``. Logs carry a hash of the URL, sizes and
+outcomes, never the URL.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from typing import Callable, Iterable
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from urllib3.exceptions import HTTPError
 from PIL import Image, ImageFilter, ImageStat, UnidentifiedImageError
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
@@ -38,6 +41,7 @@ SHARPNESS_TILE, SHARPNESS_TOP_SHARE = 128, 0.10  # scored on the most detailed 1
 # quality >= 60 score >= 1761, GaussianBlur radius >= 3 (at 1024 px) <= 483; geometric mean ~920.
 SHARPNESS_THRESHOLD = 920.0
 MAX_REDIRECTS, CHUNK_SIZE = 3, 64 * 1024
+READ_GAP = 5.0  # seconds a download may wait for its next bytes
 
 IMAGE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 IMAGE_TYPES = {"image/jpeg", "image/jpg", "image/pjpeg", "image/png", "image/webp"}
@@ -125,10 +129,30 @@ def _ref(url: str) -> str:  # a short, stable reference for logs (the URL holds 
     return hashlib.sha256(url.encode()).hexdigest()[:12]
 
 
+class Deadline:
+    """A point in time (monotonic) after which a download is abandoned."""
+
+    def __init__(self, seconds: float):
+        self.at = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.at - time.monotonic()
+
+    def check(self, url: str) -> float:
+        """The seconds left; MediaError("download_failed") when none are."""
+        left = self.left()
+        if left <= 0:
+            log.warning("media ref=%s abandoned: deadline passed", _ref(url))
+            raise MediaError("download_failed")
+        return left
+
+
 def fetch(url: str, settings, *, extra_hosts: Iterable[str] = (), max_bytes: int = MAX_PDF_BYTES,
           retries_404: int = 3, sleep: Callable[[float], None] = time.sleep,
-          timeout: float = 15) -> tuple[bytes, str]:
-    """Download media; returns ``(content, served content type)`` or raises MediaError."""
+          timeout: float = 15, deadline: Deadline | None = None) -> tuple[bytes, str]:
+    """Download media within ``deadline`` (default: ``settings.media_timeout`` from now); returns
+    ``(content, served content type)`` or raises MediaError."""
+    deadline = deadline or Deadline(getattr(settings, "media_timeout", 20.0))
     allowed = allowed_hosts(settings, extra_hosts)
     first_host = _allowed_host_of(url, allowed, _ref(url))
     auth = ((settings.twilio_account_sid, settings.twilio_auth_token)
@@ -137,20 +161,29 @@ def fetch(url: str, settings, *, extra_hosts: Iterable[str] = (), max_bytes: int
         session.trust_env = False  # no ~/.netrc credentials on any hop; proxies are passed per hop
         for attempt in range(retries_404 + 1):
             if attempt:
-                sleep(min(0.5 * 2 ** (attempt - 1), 4.0))
-            result = _fetch_once(session, url, allowed, auth, max_bytes, timeout)
+                pause = min(0.5 * 2 ** (attempt - 1), 4.0)
+                if pause >= deadline.left():
+                    break
+                sleep(pause)
+            result = _fetch_once(session, url, allowed, auth, max_bytes, timeout, deadline)
             if result is not None:
                 return result
     raise MediaError("not_found")
 
 
-def _fetch_once(session, url, allowed, auth, max_bytes, timeout) -> tuple[bytes, str] | None:
+def _timeouts(timeout: float, left: float) -> tuple[float, float]:
+    """(connect, read) timeouts: never past the deadline, and at most READ_GAP between two reads, so
+    that a stalled body overruns the deadline by READ_GAP at most."""
+    return min(timeout, left), min(timeout, left, READ_GAP)
+
+
+def _fetch_once(session, url, allowed, auth, max_bytes, timeout, deadline: Deadline) -> tuple[bytes, str] | None:
     """One chain of requests: ``(content, served type)``, or None while the media is not there (404)."""
     current = url
     for hop in range(MAX_REDIRECTS + 1):
         try:
             resp = session.get(current, auth=auth if hop == 0 else None, stream=True,
-                               allow_redirects=False, timeout=timeout,
+                               allow_redirects=False, timeout=_timeouts(timeout, deadline.check(url)),
                                headers={"Accept-Encoding": "identity"},
                                proxies=requests.utils.get_environ_proxies(current))
         except requests.RequestException as exc:
@@ -169,7 +202,7 @@ def _fetch_once(session, url, allowed, auth, max_bytes, timeout) -> tuple[bytes,
             if resp.status_code != 200:
                 log.warning("media ref=%s hop=%d status=%d", _ref(url), hop, resp.status_code)
                 raise MediaError("download_failed")
-            content = _read_limited(resp, max_bytes, url)
+            content = _read_limited(resp, max_bytes, url, deadline)
             served = resp.headers.get("Content-Type", "")
             log.info("media ref=%s downloaded bytes=%d hops=%d", _ref(url), len(content), hop)
             return content, served
@@ -177,18 +210,23 @@ def _fetch_once(session, url, allowed, auth, max_bytes, timeout) -> tuple[bytes,
     raise MediaError("download_failed")
 
 
-def _read_limited(resp: requests.Response, max_bytes: int, url: str) -> bytes:
-    """The body, read in chunks and abandoned as soon as it is known to exceed ``max_bytes``."""
+def _read_limited(resp: requests.Response, max_bytes: int, url: str, deadline: Deadline) -> bytes:
+    """The body, read as it arrives and abandoned as soon as it is known to exceed ``max_bytes`` or the
+    deadline has passed (each read returns what has arrived, so a host that trickles bytes is cut too)."""
     declared = resp.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise MediaError("too_large")
     body = bytearray()
     try:
-        for chunk in resp.iter_content(CHUNK_SIZE):
+        while True:
+            deadline.check(url)
+            chunk = resp.raw.read1(CHUNK_SIZE)
+            if not chunk:
+                break
             body += chunk
             if len(body) > max_bytes:
                 raise MediaError("too_large")
-    except requests.RequestException as exc:
+    except (requests.RequestException, OSError, HTTPError) as exc:
         log.warning("media ref=%s body failed: %s", _ref(url), type(exc).__name__)
         raise MediaError("download_failed") from None
     return bytes(body)
@@ -310,7 +348,8 @@ def _check_image(content: bytes) -> Checked:
 
 
 def fetch_and_check(url: str, declared_type: str | None, settings, *, want: Iterable[str] = ("image",),
-                    extra_hosts: Iterable[str] = (), sleep: Callable[[float], None] = time.sleep) -> Checked:
+                    extra_hosts: Iterable[str] = (), sleep: Callable[[float], None] = time.sleep,
+                    deadline: Deadline | None = None) -> Checked:
     """Fetch and check one media item; expected problems are returned, never raised."""
     want = tuple(want)
     problem = declared_problem(declared_type, want)
@@ -320,7 +359,8 @@ def fetch_and_check(url: str, declared_type: str | None, settings, *, want: Iter
     pdf_possible = "pdf" in want and _media_type(declared_type) not in IMAGE_TYPES
     limit = MAX_PDF_BYTES if pdf_possible else MAX_IMAGE_BYTES
     try:
-        content, _served = fetch(url, settings, extra_hosts=extra_hosts, max_bytes=limit, sleep=sleep)
+        content, _served = fetch(url, settings, extra_hosts=extra_hosts, max_bytes=limit, sleep=sleep,
+                                 deadline=deadline)
     except MediaError as exc:
         log.info("media ref=%s not fetched: %s (limit %d bytes)", _ref(url), exc.problem, limit)
         return _failed(exc.problem)

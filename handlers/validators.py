@@ -29,7 +29,7 @@ from datetime import date
 
 import phonenumbers
 
-from bot.phones import InvalidNumber, to_e164
+from handlers.phones import InvalidNumber, to_e164
 
 MAX_AGE_YEARS = 120
 

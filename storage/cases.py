@@ -7,7 +7,8 @@ Case states::
         │                            └──> need_info ──(citizen sends the item)──┐
         └──────────────────────────────────────────────────────────────────────┘  (flagged updated)
 
-The back-office issue adds claiming and decisions; the flows create cases as ``submitted``.
+Flows create cases as ``submitted`` (handlers.cases); agents move them on (handlers.backoffice).
+A handoff case (the citizen asked for an officer) goes from in_review straight to closed.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ class Case(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket: Mapped[str] = mapped_column(String(20), unique=True)  # PDW-YYYYMMDD-NNNN
     service: Mapped[str] = mapped_column(String(32), index=True)
+    service_title: Mapped[str | None] = mapped_column(String(128))  # as the menu named it when the case was made
     citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default=CaseStatus.SUBMITTED, index=True)
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what the flow collected
@@ -84,7 +86,7 @@ class Document(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     inbound_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
     media_index: Mapped[int] = mapped_column(Integer, default=0)  # MediaUrl{N} of that message
-    kind: Mapped[str] = mapped_column(String(16))  # ktp, kk, selfie_ktp, kis, letter, sktm, photo
+    kind: Mapped[str] = mapped_column(String(64))  # the flow step's document: ktp, kk, selfie_ktp, kis, sktm…
     content_type: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64), index=True)

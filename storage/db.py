@@ -1,4 +1,9 @@
-"""Engine and session per app (flaskr-style ``init_app``), usable from web requests and RQ jobs alike."""
+"""Engine and session per app (flaskr-style ``init_app``), usable from web requests and RQ jobs alike.
+
+Every call to the database has a deadline: connecting (5 s), each statement (30 s), waiting for a row
+lock (10 s), and a transaction left idle is ended by the server (5 min); on SQLite, a busy file
+is waited for 30 s at most.
+"""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -23,7 +28,9 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    deadlines = "-c statement_timeout=30000 -c lock_timeout=10000 -c idle_in_transaction_session_timeout=300000"
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=10,
+                         connect_args={"connect_timeout": 5, "options": deadlines})
 
 
 class Database:

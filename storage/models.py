@@ -1,9 +1,10 @@
 """The spine's tables: citizens, their conversation state, inbound and outbound WhatsApp messages.
 
-Inbound message states::
+Inbound message states (each move is a compare-and-set on ``status``)::
 
     received ──(worker decided the reply)──> processed
-        │
+        │  │
+        │  └─(handling failed MAX attempts: set aside, the citizen told)──> failed ──(supervisor retries)──> received
         └─(cannot be processed: unparseable sender, not WhatsApp)──> rejected
 
 Outbound message states::
@@ -40,6 +41,7 @@ class Base(DeclarativeBase):
 class InboundStatus:
     RECEIVED = "received"    # stored by the webhook; a worker has not decided the reply yet
     PROCESSED = "processed"  # the reply (if any) is stored as outbound messages
+    FAILED = "failed"        # handling failed every attempt: set aside with its reason, shown to supervisors
     REJECTED = "rejected"    # kept for the record, never processed (e.g. sender is not a WhatsApp number)
 
 
@@ -61,15 +63,19 @@ class OutboundStatus:
     SENDABLE = (PENDING, RETRYING, UNKNOWN)
     # Order of Twilio's callback statuses: a late "sent" never overwrites "delivered".
     RANK = {QUEUED: 1, SENT: 2, DELIVERED: 3, READ: 4, UNDELIVERED: 5, FAILED: 5}
+    # Never reached the citizen: shown to supervisors with the reason, who may send it again.
+    NOT_DELIVERED = (ERROR, FAILED, UNDELIVERED)
 
 
 class Citizen(Base):
-    """One row per WhatsApp number (E.164)."""
+    """One row per WhatsApp user: known by their number (E.164), or only by the business-scoped user id
+    WhatsApp gives a user who hides their number behind a username (then replies go to that id)."""
 
     __tablename__ = "citizens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(20), unique=True)
+    wa_user_id: Mapped[str | None] = mapped_column(String(160), unique=True)  # BSUID, e.g. US.1349120865…
     wa_id: Mapped[str | None] = mapped_column(String(32))
     profile_name: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -79,16 +85,19 @@ class Citizen(Base):
 
 
 class Conversation(Base):
-    """The dialogue state of one citizen, loaded and saved by the worker around each message.
+    """The dialogue state of one citizen. Only the flow engine (``flows.conversation``) changes it.
 
-    ``state`` holds the flow run (flow, version, step, collected values, failures); the columns
-    beside it are what the inactivity sweep and the handoff need to query.
+    ``state`` holds the flow run (flow, version, step, collected values, failures), a paused run, a
+    pending survey; the columns beside it are what the inactivity sweep and the handoff query.
+    ``version`` makes every write a compare-and-set: an UPDATE that finds another version (someone
+    wrote in between) changes nothing and raises ``StaleDataError``; the writer decides again.
     """
 
     __tablename__ = "conversations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), unique=True)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     active_flow: Mapped[str | None] = mapped_column(String(32), index=True)  # a flow run is in progress
@@ -97,6 +106,8 @@ class Conversation(Base):
     handoff_since: Mapped[datetime | None]     # an agent talks with the citizen: the bot stays silent
 
     citizen: Mapped[Citizen] = relationship(back_populates="conversation")
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class InboundMessage(Base):
@@ -115,8 +126,10 @@ class InboundMessage(Base):
     status: Mapped[str] = mapped_column(String(16), default=InboundStatus.RECEIVED, index=True)
     reject_reason: Mapped[str | None] = mapped_column(String(256))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
-    enqueued_at: Mapped[datetime | None]
     processed_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # handling attempts started
+    failure_reason: Mapped[str | None] = mapped_column(String(256))  # the last failed attempt (no personal data)
+    failed_at: Mapped[datetime | None]
 
     citizen: Mapped[Citizen | None] = relationship()
 

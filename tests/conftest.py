@@ -144,6 +144,8 @@ def env(database_url, redis_conn, redis_url, twilio, tmp_path) -> dict[str, str]
         "TWILIO_AUTH_TOKEN": twilio.auth_token,
         "TWILIO_API_BASE": twilio.base_url,
         "TWILIO_WHATSAPP_NUMBER": "whatsapp:+14155238886",
+        "TWILIO_CONTENT_SID_CASE_UPDATE": "HX" + "5e" * 16,
+        "TWILIO_CONTENT_SID_SATISFACTION": "HX" + "6f" * 16,
         "TWILIO_TIMEOUT": "2",
         "OUTBOUND_RETRY_INTERVALS": "1,1,1",
         "SWEEP_GRACE": "0",

@@ -8,6 +8,7 @@ from rq import SimpleWorker
 from twilio.request_validator import RequestValidator
 
 from bot import queues
+from tests.images import document_photo
 
 _counter = itertools.count(1)
 
@@ -50,9 +51,14 @@ class Chat:
         self.seen = 0
 
     def send(self, body: str = "", media: list[tuple[bytes, str]] = (), run: bool = True) -> list[str]:
+        return self.send_urls([(self.twilio.add_media(content, content_type), content_type)
+                               for content, content_type in media], body, run)
+
+    def send_urls(self, media: list[tuple[str, str]], body: str = "", run: bool = True) -> list[str]:
+        """Send media already registered with the local Twilio server (e.g. one that stalls)."""
         extra = {"ProfileName": self.name, "NumMedia": str(len(media))}
-        for i, (content, content_type) in enumerate(media):
-            extra[f"MediaUrl{i}"] = self.twilio.add_media(content, content_type)
+        for i, (url, content_type) in enumerate(media):
+            extra[f"MediaUrl{i}"] = url
             extra[f"MediaContentType{i}"] = content_type
         response = post_signed(self.client, self.app, "/whatsapp/inbound", inbound_form(self.phone, body, **extra))
         assert response.status_code == 200, response.get_data(as_text=True)
@@ -76,3 +82,14 @@ class Chat:
         replies = self.say(body)
         assert len(replies) == 1, replies
         return replies[0]
+
+
+def submit_nik_case(app, twilio, phone: str = "+6281234567890") -> Chat:
+    """A citizen submits a change-NIK case with two document photos (menu numbers only: no NLU)."""
+    chat = Chat(app, twilio, phone=phone)
+    for answer in ("1", "0001234567890", "3201234505860003"):
+        chat.say(answer)
+    chat.photo(document_photo(seed=1))
+    chat.photo(document_photo(seed=2))
+    chat.say("ya")
+    return chat

@@ -12,9 +12,8 @@ from sqlalchemy import func, select
 from bot import create_app
 from bot.console.auth import create_staff
 from flows.definition import DEFINITIONS
-from handlers import versions
-from handlers.actions import ACTIONS
-from handlers.inputs import VALIDATORS
+from flows import versions
+from handlers.catalog import catalog
 from storage import db
 from storage.staff import AuditLog
 from tests.conftest import wait_for
@@ -79,15 +78,14 @@ def mutate(change) -> str:
          "too-long", "unknown-type", "renamed"],
 )
 def test_validation_points_at_the_step_and_field(app, change, expected):
-    found = versions.problems("flow:change_nik", mutate(change), app.config["SETTINGS"].product_config,
-                              set(VALIDATORS), set(ACTIONS))
+    found = versions.problems("flow:change_nik", mutate(change), app.config["SETTINGS"].product_config, catalog())
     assert any(expected in problem for problem in found), found
 
 
 def test_the_repository_flows_are_valid(app):
     for kind in versions.kinds():
         text = versions.base_content(kind, app.config["SETTINGS"].product_config)
-        assert versions.problems(kind, text, app.config["SETTINGS"].product_config, set(VALIDATORS), set(ACTIONS)) == []
+        assert versions.problems(kind, text, app.config["SETTINGS"].product_config, catalog()) == []
 
 
 def test_only_admins_edit(app):

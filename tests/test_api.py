@@ -317,7 +317,8 @@ def test_documents_only_of_that_case_with_the_citizens_bytes(app, client, twilio
     response = client.get(first["url"], headers=auth(ani))
     assert response.status_code == 200 and response.data == document_photo(seed=1)
     assert response.content_type == first["content_type"] == "image/jpeg"
-    assert response.headers["Cache-Control"] == "no-store" and response.content_length == first["size"]
+    assert response.headers["Cache-Control"] == "no-store, private" and response.content_length == first["size"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert client.get(second["url"], headers=auth(ani)).data == document_photo(seed=2)
     views = audit_rows(app, "view_document")
     assert len(views) == 2 and {v.channel for v in views} == {"api"}

@@ -12,8 +12,7 @@ from storage import db
 from storage.cases import Case
 from tests.browser import needs_chromium, screenshot, serving
 from tests.conftest import free_port, preferred_backend
-from tests.helpers import Chat, run_jobs
-from tests.images import document_photo
+from tests.helpers import Chat, run_jobs, submit_nik_case
 
 PASSWORD = "rahasia-kuat-123"
 NIK_CITIZEN = "+6281234567890"
@@ -58,12 +57,7 @@ def page(context):
 
 def nik_case(app, twilio) -> tuple[Chat, str]:
     """A change_nik case with two document photos, submitted by a citizen on WhatsApp."""
-    chat = Chat(app, twilio, phone=NIK_CITIZEN)
-    for answer in ("1", "0001234567890", "3201234505860003"):
-        chat.say(answer)
-    chat.photo(document_photo(seed=1))
-    chat.photo(document_photo(seed=2))
-    chat.say("ya")
+    chat = submit_nik_case(app, twilio, phone=NIK_CITIZEN)
     return chat, ticket_of(app, "change_nik")
 
 

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from bot.notify import notify
-from handlers.cases import create_case, next_ticket, queue_case
+from handlers.notify import notify
+from bot.jobs import queue_case
+from handlers.cases import create_case, next_ticket
 from storage import db
 from storage.cases import Case
 from storage.models import Citizen, InboundMessage, OutboundMessage, as_utc, utcnow

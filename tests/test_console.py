@@ -12,7 +12,7 @@ from storage import db
 from storage.cases import Case
 from storage.models import Conversation
 from storage.staff import AuditLog, Satisfaction, Staff
-from tests.helpers import Chat
+from tests.helpers import Chat, submit_nik_case
 from tests.images import document_photo
 
 PASSWORD = "rahasia-kuat-123"
@@ -45,12 +45,7 @@ def post(client, path, referer, **data):
 
 @pytest.fixture
 def nik_case(app, twilio) -> tuple[Chat, str]:
-    chat = Chat(app, twilio)
-    for answer in ("1", "0001234567890", "3201234505860003"):
-        chat.say(answer)
-    chat.photo(document_photo(seed=1))
-    chat.photo(document_photo(seed=2))
-    chat.say("ya")
+    chat = submit_nik_case(app, twilio)
     with app.app_context():
         return chat, db.session().scalar(select(Case.ticket))
 

@@ -55,7 +55,8 @@ def test_kill_9_in_the_middle_of_a_job_loses_nothing_and_replies_once(env, twili
     port = free_port()
     nlu = ThreadingHTTPServer(("127.0.0.1", port), SlowNLU)
     threading.Thread(target=nlu.serve_forever, daemon=True).start()
-    fault_env = {**env, "RASA_URL": f"http://127.0.0.1:{port}", "CITIZEN_LOCK_TIMEOUT": "6", "SWEEP_GRACE": "1"}
+    fault_env = {**env, "RASA_URL": f"http://127.0.0.1:{port}", "CITIZEN_LOCK_TIMEOUT": "20",
+                 "MESSAGE_DEADLINE": "4", "MEDIA_TIMEOUT": "2", "SWEEP_GRACE": "1"}
     app = create_app({"ENV": fault_env, "TESTING": True})
     workers.env = fault_env
     workers.start(1, "--no-sweeper")

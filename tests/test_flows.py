@@ -1,5 +1,6 @@
-"""The citizen services end to end: signed webhook, real worker, real Rasa server, local Twilio
-(media behind basic auth with a redirect to its CDN), real database."""
+"""The citizen services end to end: signed webhook, real worker, local Twilio (media behind basic
+auth with a redirect to its CDN), real database. The NLU is not the subject here: an in-process
+double answers with intents (tests/nlu_double.py); test_nlu.py runs sentences through the real Rasa."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -16,6 +17,7 @@ from storage.models import Conversation, utcnow
 from tests.conftest import preferred_backend
 from tests.helpers import Chat
 from tests.images import document_photo
+from tests.nlu_double import KeywordNLU
 
 SHARP = document_photo(seed=1)
 SHARP_2 = document_photo(seed=2)
@@ -32,8 +34,9 @@ def backend():
 
 
 @pytest.fixture
-def app(env, rasa_url):
-    app = create_app({"ENV": {**env, "RASA_URL": rasa_url, "MEDIA_ALLOWED_HOSTS": "localhost"}, "TESTING": True})
+def app(env):
+    app = create_app({"ENV": {**env, "MEDIA_ALLOWED_HOSTS": "localhost"}, "TESTING": True})
+    app.extensions["nlu"] = KeywordNLU()
     with app.app_context():
         load_csv(db.session())
         db.session().commit()
@@ -312,14 +315,14 @@ def test_an_expired_run_is_offered_back_and_continues_where_it_stopped(app, chat
         conversation = db.session().scalar(select(Conversation))
         conversation.last_activity_at = utcnow() - timedelta(minutes=31)
         db.session().commit()
-        assert sweep_conversations() == {"reminded": 1, "expired": 0}
+        assert sweep_conversations() == {"reminded": 1, "expired": 0, "errors": 0}
     [reminder] = chat.replies()
     assert "masih menunggu" in reminder and "NIK yang benar" in reminder
     with app.app_context():
         conversation = db.session().scalar(select(Conversation))
         conversation.last_activity_at = utcnow() - timedelta(hours=25)
         db.session().commit()
-        assert sweep_conversations() == {"reminded": 0, "expired": 1}
+        assert sweep_conversations() == {"reminded": 0, "expired": 1, "errors": 0}
     offer = chat.last("halo")
     assert "belum selesai" in offer and "LANJUT" in offer
     assert "NIK yang benar" in chat.last("lanjut")

@@ -5,7 +5,7 @@ import io
 import threading
 
 import pytest
-import requests
+import urllib3.response
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from pypdf import PdfWriter
 from requests.auth import _basic_auth_str
@@ -126,16 +126,16 @@ class Sleeps(list):
 
 @pytest.fixture
 def read_counter(monkeypatch):
-    """Counts body bytes the client consumed through Response.iter_content."""
+    """Counts body bytes the client consumed (the media client reads with urllib3's read1)."""
     counted = {"bytes": 0}
-    original = requests.Response.iter_content
+    original = urllib3.response.HTTPResponse.read1
 
     def counting(self, *args, **kwargs):
-        for chunk in original(self, *args, **kwargs):
-            counted["bytes"] += len(chunk)
-            yield chunk
+        chunk = original(self, *args, **kwargs)
+        counted["bytes"] += len(chunk)
+        return chunk
 
-    monkeypatch.setattr(requests.Response, "iter_content", counting)
+    monkeypatch.setattr(urllib3.response.HTTPResponse, "read1", counting)
     return counted
 
 

@@ -14,7 +14,7 @@ from handlers.registry import (
     DECREES_CSV, PARTICIPANTS_CSV, REACTIVATION_DOCUMENTS, REACTIVATION_DOCUMENTS_SKTM, DecreeInfo, Kind,
     LocalRegistry, Member, identify, load_csv, reactivation,
 )
-from handlers.registry_cli import registry_cli
+from bot.registry_cli import registry_cli
 from storage import db
 from storage.membership import Decree, InactiveReason, Participant, Segment
 

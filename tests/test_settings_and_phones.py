@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import phones
+from handlers import phones
 from bot.settings import ConfigError, load_settings
 
 KEY = "k" * 32

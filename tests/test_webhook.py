@@ -32,7 +32,6 @@ def test_signed_message_is_stored_enqueued_and_answered_with_empty_twiml(app, cl
         assert message.message_sid == form["MessageSid"]
         assert message.body == "halo min"
         assert message.status == InboundStatus.RECEIVED
-        assert message.enqueued_at is not None
         assert message.citizen.phone == "+6281234567890"
         assert message.citizen.profile_name == "Ibu Sari"
         assert message.params["ApiVersion"] == "2010-04-01"  # fields without a column are kept too
@@ -122,15 +121,16 @@ def test_long_body_within_the_request_limit_is_stored_whole(app, client):
         assert db.session().scalar(select(InboundMessage.body)) == form["Body"]
 
 
-def test_media_fields_are_kept_and_num_media_is_capped(app, client):
-    form = inbound_form(Body="", NumMedia="100000")
+@pytest.mark.parametrize("declared", ["100000", "99999999999999999999"])  # the second one overflowed the column
+def test_media_fields_are_kept_and_num_media_is_capped(app, client, declared):
+    form = inbound_form(Body="", NumMedia=declared)
     for i in range(12):
         form[f"MediaUrl{i}"] = f"https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME{i}"
         form[f"MediaContentType{i}"] = "image/jpeg"
     assert post_signed(client, app, "/whatsapp/inbound", form).status_code == 200
     with app.app_context():
         message = db.session().scalar(select(InboundMessage))
-        assert message.num_media == 100000
+        assert message.num_media == 1000
         assert len(message.media) == 10
         assert message.media[0] == {"url": form["MediaUrl0"], "content_type": "image/jpeg"}
         assert not any(key.startswith("MediaUrl") for key in message.params)
@@ -144,7 +144,7 @@ def test_redis_down_still_answers_200_and_keeps_the_message_for_the_sweeper(env)
     assert post_signed(client, app, "/whatsapp/inbound", inbound_form()).status_code == 200
     with app.app_context():
         message = db.session().scalar(select(InboundMessage))
-        assert message.status == InboundStatus.RECEIVED and message.enqueued_at is None
+        assert message.status == InboundStatus.RECEIVED
     app.extensions["db"].dispose()
 
 

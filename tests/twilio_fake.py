@@ -83,6 +83,7 @@ class FakeTwilio:
         self.messages = []            # dicts: form fields + sid/status/date_* (see _create)
         self.requests_log = []        # dicts: method, path, args, headers, form, time
         self.cdn_auth_headers_seen = []  # Authorization headers that reached the CDN (should stay empty)
+        self.cdn_requests = 0            # media downloads served (to count what a worker fetched)
         self._faults = collections.deque()  # ("fail"|"throttle"|"delay", kwargs), one per POST
         self._media = {}              # (MM sid, ME sid) -> {"content", "content_type", "not_found", "token"}
         self._cdn = {}                # token -> (content, content_type)
@@ -144,12 +145,13 @@ class FakeTwilio:
         with self._cond:
             self._faults.extend([(kind, kwargs)] * n)
 
-    def add_media(self, content, content_type, not_found_first=0):
-        """Register inbound media; returns its Twilio media URL (needs basic auth)."""
+    def add_media(self, content, content_type, not_found_first=0, stall=0.0, trickle=False):
+        """Register inbound media; returns its Twilio media URL (needs basic auth).  stall: the CDN
+        waits this long before answering; trickle: it then sends the body one byte every 0.2 s."""
         msg_sid, media_sid = _sid("MM"), _sid("ME")
         with self._cond:
             self._media[(msg_sid, media_sid)] = {"content": content, "content_type": content_type,
-                                                 "not_found": not_found_first}
+                                                 "not_found": not_found_first, "stall": stall, "trickle": trickle}
         return f"{self.base_url}{API}/Accounts/{self.account_sid}/Messages/{msg_sid}/Media/{media_sid}"
 
     def send_status_callback(self, sid, status, url=None, error_code=None):
@@ -319,7 +321,7 @@ class FakeTwilio:
                     media["not_found"] -= 1
                 return self._not_found(request)
             token = secrets.token_urlsafe(24).replace("-", "").replace("_", "")
-            self._cdn[token] = (media["content"], media["content_type"])
+            self._cdn[token] = (media["content"], media["content_type"], media["stall"], media["trickle"])
         return Response("", 307, {"Location": f"{self.cdn_base_url}/cdn/{token}"})
 
     def _cdn_get(self, request, token):
@@ -330,7 +332,18 @@ class FakeTwilio:
             item = self._cdn.get(token)
         if item is None:
             return Response("<Error><Code>AccessDenied</Code></Error>", 403, content_type="application/xml")
-        return Response(item[0], 200, content_type=item[1])
+        content, content_type, stall, trickle = item
+        self.cdn_requests += 1
+        if stall:
+            self._stopping.wait(stall)
+        if trickle:
+            def drip():
+                for i in range(len(content)):
+                    if self._stopping.wait(0.2):
+                        return
+                    yield content[i:i + 1]
+            return Response(drip(), 200, content_type=content_type, direct_passthrough=True)
+        return Response(content, 200, content_type=content_type)
 
 
 def main(argv=None):

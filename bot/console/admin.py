@@ -3,30 +3,20 @@ publishing, history with diffs, and one-click rollback. Texts, settings and decr
 bot.console.admin_settings. Every change is audited."""
 from __future__ import annotations
 
-import re
 
 import yaml
-from redis.exceptions import RedisError
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
 from bot import live
 from bot.console import bp
 from bot.console.auth import me, role_required
-from handlers import versions
+from flows import versions
+from flows.definition import STEP_ID, TEXT_FIELDS
 from handlers.backoffice import audit
+from handlers.catalog import catalog
 from storage import db
-from storage.config_versions import ConfigVersion, VersionStatus
+from storage.config_versions import VersionStatus
 from storage.staff import Role
-
-TEXT_FIELDS = ("ask", "text", "summary", "received")
-STEP_ID = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
-
-
-def _sets() -> tuple[set[str], set[str]]:
-    from handlers.actions import ACTIONS
-    from handlers.inputs import VALIDATORS
-
-    return set(VALIDATORS), set(ACTIONS)
 
 
 def _config_path() -> str:
@@ -34,7 +24,16 @@ def _config_path() -> str:
 
 
 def _problems(kind: str, text: str) -> list[str]:
-    return versions.problems(kind, text, _config_path(), *_sets())
+    return versions.problems(kind, text, _config_path(), catalog())
+
+
+def _went_live(version_number: int) -> None:
+    """Tell every process (Redis), load it here at once; without Redis they reload from the database."""
+    app = current_app._get_current_object()
+    if not live.bump(app):
+        flash("Redis tidak menjawab: proses lain memuat versi baru dari basis data dalam beberapa detik.", "error")
+    live.refresh(app)
+    flash(f"Versi {version_number} diterbitkan: percakapan baru memakainya dalam beberapa detik.", "ok")
 
 
 def keep_version(kind: str, text: str, found: list[str], publish: bool, note: str = "") -> bool:
@@ -48,13 +47,7 @@ def keep_version(kind: str, text: str, found: list[str], publish: bool, note: st
         version = versions.publish(session, kind, staff.id, found)
         audit(session, staff, "config_publish", detail=f"{kind} v{version.number}")
         session.commit()
-        app = current_app._get_current_object()
-        try:
-            live.bump(app)
-        except RedisError:
-            flash("Redis tidak menjawab: proses lain memuat versi baru setelah Redis kembali.", "error")
-        live.refresh(app)
-        flash(f"Versi {version.number} diterbitkan: percakapan baru memakainya dalam beberapa detik.", "ok")
+        _went_live(version.number)
         return True
     session.commit()
     if found:
@@ -165,7 +158,7 @@ def admin_flow(flow_id: str):
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError:
         raw, raw_view = {}, True
-    validators, _ = _sets()
+    validators = catalog().validators
     return render_template("admin_flow.html", flow_id=flow_id, kind=kind, raw=raw, text=text, problems=found,
                            raw_view=raw_view or not raw.get("steps"), order=_ordered(raw) if raw.get("steps") else [],
                            validators=sorted(validators), text_fields=TEXT_FIELDS,
@@ -191,19 +184,18 @@ def admin_history(kind: str):
 @bp.post("/admin/history/<path:kind>/rollback/<int:version_id>")
 @role_required(Role.ADMIN)
 def admin_rollback(kind: str, version_id: int):
+    """Publish an old version again (version id 0: the original file), in one transaction."""
+    if kind not in versions.kinds():
+        abort(404)
     session, staff = db.session(), me()
-    old = session.get(ConfigVersion, version_id)
     try:
-        found = _problems(kind, old.content) if old is not None and old.kind == kind else []
-        if found:  # it no longer fits the code or the other settings as they are now
-            raise versions.VersionError(found)
-        version = versions.rollback(session, kind, version_id, staff.id)
+        version = versions.rollback(session, kind, version_id, staff.id, _config_path(), catalog())
     except versions.VersionError as exc:
         session.rollback()
         flash("; ".join(exc.problems), "error")
         return redirect(url_for("console.admin_history", kind=kind))
-    audit(session, staff, "config_rollback", detail=f"{kind} v{version.number} (copy of {version_id})")
+    audit(session, staff, "config_rollback", detail=f"{kind} v{version.number} (copy of {version_id or 'the file'})")
     session.commit()
-    live.bump(current_app._get_current_object())
+    _went_live(version.number)
     flash(f"Dikembalikan: versi {version.number} sekarang berlaku.", "ok")
     return redirect(url_for("console.admin_history", kind=kind))

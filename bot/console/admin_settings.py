@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-import string
 from datetime import date
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -17,9 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from bot.console import bp
 from bot.console.admin import keep_version
 from bot.console.auth import me, role_required
-from bot.product import REQUIRED_TEXTS, load_product_raw
-from handlers import versions
+from flows import versions
+from flows.checks import TIMEZONES, valid_day
 from handlers.backoffice import audit
+from handlers.catalog import catalog
+from handlers.product import REQUIRED_TEXTS
 from handlers.worktime import DAY_NAMES, DAYS_ID
 from storage import db
 from storage.config_versions import VersionStatus
@@ -27,9 +27,6 @@ from storage.membership import Decree, Participant
 from storage.staff import Role
 
 MAX_CHARS = 1600  # WhatsApp's limit for one message
-ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-HH_MM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-TIMEZONES = ("Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura")  # WIB, WITA, WIT
 
 
 def _config_path() -> str:
@@ -54,94 +51,9 @@ def naming(found: list[str], *words: str) -> list[str]:
     return [p for p in found if pattern.search(p)]
 
 
-def _valid_day(value) -> bool:
-    try:
-        return isinstance(value, date) or bool(ISO_DAY.match(str(value)) and date.fromisoformat(str(value)))
-    except ValueError:
-        return False
-
-
-def _placeholders(template: str) -> set[str]:
-    names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-    if "" in names or any(n[:1].isdigit() for n in names):
-        raise ValueError("use named placeholders like {ticket}")
-    return {re.split(r"[.\[]", n)[0] for n in names}
-
-
-def _text_problems(texts: dict) -> list[str]:
-    """What versions.problems does not see: values that are not text, empty optional texts, unbalanced
-    braces and placeholders the bot does not fill (each a failed message when the text is sent)."""
-    base, found = load_product_raw(_config_path()).get("texts") or {}, []
-    for key, value in texts.items():
-        if not isinstance(value, str):
-            found.append(f"texts: {key} must be text, not {type(value).__name__}")
-            continue
-        if not value.strip() and key not in REQUIRED_TEXTS:
-            found.append(f"texts: {key} is empty")
-        try:
-            used = _placeholders(value)
-        except ValueError as exc:
-            found.append(f"texts: {key}: braces {{ }} do not match ({exc})")
-            continue
-        allowed = _placeholders(base[key]) if isinstance(base.get(key), str) else used
-        if used - allowed:
-            found.append(f"texts: {key} uses {', '.join(sorted('{%s}' % n for n in used - allowed))}, which the bot "
-                         f"does not fill (available: {', '.join(sorted('{%s}' % n for n in allowed)) or 'none'})")
-    return found
-
-
-def _settings_problems(data: dict, holiday_lines: list[int] | None) -> tuple[list[str], dict]:
-    """Checks versions.problems does not make (or makes without saying where), and a copy of ``data``
-    without those faults, for versions.problems to check the rest without repeating them."""
-    found, clean, hours = [], dict(data), data.get("working_hours")
-    if isinstance(hours, dict):
-        hours = clean["working_hours"] = dict(hours)
-        try:
-            ZoneInfo(str(hours.get("timezone") or TIMEZONES[0]))
-        except (ZoneInfoNotFoundError, ValueError):
-            found.append(f"settings: working_hours.timezone '{hours['timezone']}' is not a known time zone "
-                         f"(e.g. {', '.join(TIMEZONES)})")
-            hours["timezone"] = TIMEZONES[0]
-        found += [f"settings: working_hours.{key} '{hours[key]}' must be a time like 08:00" for key in ("start", "end")
-                  if key in hours and not HH_MM.match(str(hours[key]).strip())]
-        holidays = hours.get("holidays") or []
-        if not isinstance(holidays, list):
-            found.append("settings: working_hours.holidays must be a list of dates")
-            holidays = []
-        where = [f"line {n}" for n in holiday_lines or []] or [f"entry {i + 1}" for i in range(len(holidays))]
-        found += [f"settings: working_hours.holidays {where[i]}: '{day}' is not a date (YYYY-MM-DD)"
-                  for i, day in enumerate(holidays) if not _valid_day(day)]
-        hours["holidays"] = [day for day in holidays if _valid_day(day)]
-    elif hours is not None:
-        found.append("settings: working_hours must be a mapping")
-        clean.pop("working_hours")
-    mappings = ("sla_hours", "reject_reasons", "keywords", "field_labels")
-    found += [f"settings: {key} must be a mapping" for key in mappings
-              if key in data and not isinstance(data[key], dict)]
-    sla = data.get("sla_hours") if isinstance(data.get("sla_hours"), dict) else {}
-    found += [f"settings: sla_hours.{service} must be a positive number of hours" for service, value in sla.items()
-              if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0]
-    ids = [item.get("id") for item in data.get("menu") or [] if isinstance(item, dict)]
-    found += [f"settings: menu service '{s}' is listed twice" for s in sorted({i for i in ids if ids.count(i) > 1})]
-    return found, clean
-
-
 def check(kind: str, text: str, holiday_lines: list[int] | None = None) -> list[str]:
     """Everything that keeps a texts or settings document from being published (empty: publishable)."""
-    from handlers.actions import ACTIONS
-    from handlers.inputs import VALIDATORS
-
-    data, extra = _mapping(text), []
-    if data is not None and kind == versions.TEXTS:
-        extra = _text_problems(data)
-    elif data is not None:
-        extra, clean = _settings_problems(data, holiday_lines)
-        text = _dump(clean)
-    try:
-        found = versions.problems(kind, text, _config_path(), set(VALIDATORS), set(ACTIONS))
-    except (LookupError, AttributeError) as exc:  # shapes of raw YAML that versions.problems does not expect
-        found = [f"{kind}: {type(exc).__name__}: {exc}"]
-    return extra + [p for p in found if p not in extra]
+    return versions.problems(kind, text, _config_path(), catalog(), holiday_lines)
 
 
 def _state(kind: str) -> dict:
@@ -246,7 +158,7 @@ def _decree_values(form, decree_id: int | None) -> tuple[dict, list[str]]:
         errors.append("Nomor SK wajib diisi (paling banyak 32 karakter).")
     for key, label in (("deactivated_on", "Tanggal penonaktifan"), ("reactivation_deadline", "Batas reaktivasi")):
         raw = form.get(key, "").strip()
-        values[key] = date.fromisoformat(raw) if _valid_day(raw) else None
+        values[key] = date.fromisoformat(raw) if valid_day(raw) else None
         if values[key] is None:
             errors.append(f"{label} harus tanggal YYYY-MM-DD.")
     if None not in values.values() and values["reactivation_deadline"] <= values["deactivated_on"]:

@@ -6,13 +6,11 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import yaml
 from flask import Response, current_app, render_template, request
 
+from bot import live, metrics
 from bot.console import bp, charts, stats
 from bot.console.auth import role_required
 from storage import db
@@ -20,7 +18,7 @@ from storage.models import utcnow
 
 DEFAULT_DAYS, MAX_DAYS = 14, 90
 PERIODS = (7, 14, 30, 90)
-COMPLAINT_FLOW = Path(__file__).resolve().parents[2] / "flows" / "definitions" / "complaint.yml"
+COMPLAINT_FLOW, COMPLAINT_CATEGORY = "complaint", "category"
 DAY_NAMES = ("Sen", "Sel", "Rab", "Kam", "Jum", "Sab", "Min")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
 CSV_COLUMNS = ("ticket", "service", "status", "created_at", "decided_at", "sla_due_at", "sla_met",
@@ -37,14 +35,14 @@ def period_days() -> int:
 
 
 def office_tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["PRODUCT"].raw["working_hours"].get("timezone") or "Asia/Jakarta")
+    return current_app.config["PRODUCT"].timezone
 
 
-@lru_cache(maxsize=1)
 def complaint_titles() -> dict[str, str]:
-    """Option value -> title of the complaint flow's ``category`` step."""
-    raw = yaml.safe_load(COMPLAINT_FLOW.read_text(encoding="utf-8")) or {}
-    options = ((raw.get("steps") or {}).get("category") or {}).get("options") or []
+    """Option value -> title of the published complaint flow's ``category`` step."""
+    flow = live.flows(current_app._get_current_object()).get(COMPLAINT_FLOW)
+    step = flow.steps.get(COMPLAINT_CATEGORY) if flow else None
+    options = (step.get("options") if step else None) or []
     return {str(o["value"]): str(o["title"]) for o in options if "value" in o}
 
 
@@ -98,6 +96,7 @@ def dashboard():
     order = service_order(data["volume"]["services"], titles)
     return render_template("dashboard.html", data=data, charts=_charts(data, titles, order), periods=PERIODS,
                            service_titles=titles, service_order=order, fmt=id_number,
+                           failures=metrics.failure_counts(db.session()),
                            open_total=sum(b["count"] for b in data["open_by_age"]))
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from bot.console import bp
 from bot.console.auth import role_required
+from handlers import backoffice as bo
 from storage import db
 from storage.cases import Case, CaseStatus
 from storage.models import as_utc, utcnow
@@ -38,10 +39,9 @@ def queue_rows(statuses: list[str], service: str | None, limit: int = 200) -> li
     for case, agent in session.execute(query.order_by(Case.created_at, Case.id).limit(limit)):
         due = as_utc(case.sla_due_at) if case.sla_due_at else None
         rows.append({
-            "ticket": case.ticket, "id": case.id, "service": product.service(case.service).title,
+            "ticket": case.ticket, "id": case.id, "service": bo.title(case, product),
             "status": case.status, "status_label": STATUS_LABELS.get(case.status, case.status),
-            "created_at": as_utc(case.created_at), "due": due,
-            "overdue": bool(due and due < now and case.status in CaseStatus.OPEN),
+            "created_at": as_utc(case.created_at), "due": due, "overdue": bo.overdue(case, now),
             "agent": agent, "updated": case.updated_by_citizen,
         })
     return rows

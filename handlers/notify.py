@@ -1,4 +1,4 @@
-"""Messages the bot starts (not replies): reminders, case updates.
+"""Messages the bot starts (not replies): reminders, case updates, apologies.
 
 WhatsApp allows free-form messages only within 24 hours of the citizen's last message; after that
 an approved template (Twilio Content SID + variables, from config.yml ``templates``) is used.
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bot.product import Product
+from handlers.product import Product
 from storage.models import Citizen, OutboundMessage, as_utc
 
 WINDOW = timedelta(hours=24)
@@ -23,8 +23,9 @@ def notify(session, citizen: Citizen, text: str, product: Product, now: datetime
     if in_window(citizen, now):
         row = OutboundMessage(citizen_id=citizen.id, body=text)
     else:
-        spec = product.raw["templates"][template]
-        numbered = {str(i): str(variables[name]) for i, name in enumerate(spec["variables"], start=1)}
-        row = OutboundMessage(citizen_id=citizen.id, body=text, content_sid=spec["content_sid"], content_variables=numbered)
+        spec = product.template(template)
+        numbered = {str(i): str(variables.get(name, "-")) for i, name in enumerate(spec.variables, start=1)}
+        row = OutboundMessage(citizen_id=citizen.id, body=text, content_sid=spec.content_sid,
+                              content_variables=numbered)
     session.add(row)
     return row

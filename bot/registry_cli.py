@@ -4,6 +4,9 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
+from handlers.registry import load_csv
+from storage.db import transaction
+
 registry_cli = AppGroup("registry", help="The local membership registry (demo participants, decrees).")
 
 
@@ -14,9 +17,6 @@ registry_cli = AppGroup("registry", help="The local membership registry (demo pa
               default=None, help="Decrees CSV (default: storage/seed/decrees.csv).")
 def load(participants_csv: str | None, decrees_csv: str | None) -> None:
     """Insert or update participants (by card number) and decrees (by number) from CSV."""
-    from handlers.registry import load_csv
-    from storage.db import transaction
-
     try:
         with transaction() as session:
             n_participants, n_decrees = load_csv(session, participants_csv, decrees_csv)

@@ -1,30 +1,32 @@
 """What admins edit, versioned: each flow, the bot texts, the product settings (menu, working hours
 and holidays, SLA hours, reject reasons, keywords).
 
-The repository's files are the versions before any edit. ``save_draft`` keeps a draft (validated,
-problems returned); ``publish`` makes it live (refused while it has problems); ``rollback`` publishes
-an old version again as a new one. Every publish bumps a generation counter in Redis: web and worker
-processes reload within a request or a job, without a restart (bot.live). Flow runs remember the
-digest of the version they started on and finish on it.
+The repository's files are the versions before any edit (version 0). ``save_draft`` keeps a draft;
+``publish`` makes it live (refused while flows.checks finds problems); ``rollback`` publishes an old
+version (or the file version) again as a new one. Which versions are live is decided by the
+database: ``published_marker`` changes with every publish, and every process compares it with the one
+it loaded (bot.live; a Redis counter only makes them look sooner). Flow runs remember the digest of
+the version they started on and finish on it (``pinned``).
 """
 from __future__ import annotations
 
 import difflib
-from zoneinfo import ZoneInfoNotFoundError
 from pathlib import Path
 
 import yaml
 from sqlalchemy import func, select
 
-from bot.product import Product, ProductConfigError, load_product_raw
-from handlers.worktime import WorkingCalendar
-from flows.definition import DEFINITIONS, Flow, FlowError, flow_digest, flow_problems, parse_flow
+from flows.checks import SETTINGS, TEXTS, flow_ids, problems
+from flows.definition import DEFINITIONS, Flow, FlowError, flow_digest, parse_flow
+from handlers.catalog import Catalog
+from handlers.product import Product, load_product_raw
 from storage.config_versions import ConfigVersion, VersionStatus
 from storage.models import utcnow
 
-TEXTS, SETTINGS = "texts", "settings"
 SETTINGS_KEYS = ("menu", "working_hours", "sla_hours", "reject_reasons", "keywords", "field_labels")
-GENERATION_KEY = "pandawa:config:generation"
+BASE = 0  # the "version id" of the repository's files, for a rollback to them
+
+__all__ = ["TEXTS", "SETTINGS", "flow_ids", "problems"]
 
 
 class VersionError(ValueError):
@@ -35,10 +37,6 @@ class VersionError(ValueError):
 
 def flow_kind(flow_id: str) -> str:
     return f"flow:{flow_id}"
-
-
-def flow_ids() -> list[str]:
-    return sorted(path.stem for path in DEFINITIONS.glob("*.yml"))
 
 
 def kinds() -> list[str]:
@@ -69,29 +67,6 @@ def content(session, kind: str, config_path: str, draft: bool = False) -> str:
     return version.content if version else base_content(kind, config_path)
 
 
-def problems(kind: str, text: str, config_path: str, validators: set[str], actions: set[str]) -> list[str]:
-    if kind.startswith("flow:"):
-        found = flow_problems(text, validators, actions, source=kind[5:])
-        if not found and (yaml.safe_load(text) or {}).get("id") != kind[5:]:
-            found = [f"{kind[5:]}: 'id' must stay '{kind[5:]}'"]
-        return found
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        return [f"{kind}: not valid YAML: {exc}"]
-    if not isinstance(data, dict):
-        return [f"{kind}: must be a mapping"]
-    raw = load_product_raw(config_path)
-    merged = {**raw, "texts": data} if kind == TEXTS else {**raw, **data}
-    try:
-        product = Product.checked(merged)
-        WorkingCalendar.from_config(product.raw["working_hours"])
-    except (ProductConfigError, ValueError, TypeError, ZoneInfoNotFoundError) as exc:
-        return [f"{kind}: {exc}"]
-    unknown = [item.id for item in product.menu if item.id not in flow_ids()]
-    return [f"{kind}: menu service '{service}' has no flow" for service in unknown]
-
-
 def _next_number(session, kind: str) -> int:
     return (session.scalar(select(func.max(ConfigVersion.number)).where(ConfigVersion.kind == kind)) or 0) + 1
 
@@ -120,15 +95,25 @@ def publish(session, kind: str, staff_id: int | None, found: list[str]) -> Confi
     return draft
 
 
-def rollback(session, kind: str, version_id: int, staff_id: int | None) -> ConfigVersion:
-    old = session.get(ConfigVersion, version_id)
-    if old is None or old.kind != kind or old.status == VersionStatus.DRAFT:
-        raise VersionError([f"{kind}: no published version {version_id}"])
+def rollback(session, kind: str, version_id: int, staff_id: int | None, config_path: str,
+             catalog: Catalog) -> ConfigVersion:
+    """Publish an old version (``BASE``: the repository's file) again as a new version, in the caller's
+    transaction: a version that no longer fits the code or the other settings is refused."""
+    if version_id == BASE:
+        old_content, label = base_content(kind, config_path), "the original version"
+    else:
+        old = session.get(ConfigVersion, version_id)
+        if old is None or old.kind != kind or old.status == VersionStatus.DRAFT:
+            raise VersionError([f"{kind}: no published version {version_id}"])
+        old_content, label = old.content, f"version {old.number}"
+    found = problems(kind, old_content, config_path, catalog)
+    if found:
+        raise VersionError(found)
     existing = latest(session, kind, VersionStatus.DRAFT)
     if existing is not None:
         session.delete(existing)
         session.flush()
-    save_draft(session, kind, old.content, staff_id, note=f"rollback to version {old.number}")
+    save_draft(session, kind, old_content, staff_id, note=f"rollback to {label}")
     return publish(session, kind, staff_id, [])
 
 
@@ -140,7 +125,15 @@ def diff(old: str, new: str, old_name: str = "before", new_name: str = "after") 
     return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), old_name, new_name))
 
 
-def compose(session, config_path: str, validators: set[str], actions: set[str], draft: bool = False) -> tuple[Product, dict[str, Flow]]:
+def published_marker(session) -> tuple[int, int]:
+    """Changes with every publish and rollback (the set of live versions): processes compare it with
+    the one they loaded, so a publish takes effect even when the signal through Redis was lost."""
+    count, total = session.execute(select(func.count(), func.coalesce(func.sum(ConfigVersion.id), 0))
+                                   .where(ConfigVersion.status == VersionStatus.PUBLISHED)).one()
+    return int(count), int(total)
+
+
+def compose(session, config_path: str, catalog: Catalog, draft: bool = False) -> tuple[Product, dict[str, Flow]]:
     """The product and flows as published (or with drafts, for a preview)."""
     raw = load_product_raw(config_path)
     raw["texts"] = yaml.safe_load(content(session, TEXTS, config_path, draft))
@@ -148,12 +141,12 @@ def compose(session, config_path: str, validators: set[str], actions: set[str], 
     product = Product.checked(raw)
     flows = {}
     for flow_id in flow_ids():
-        flows[flow_id] = parse_flow(content(session, flow_kind(flow_id), config_path, draft), validators, actions, flow_id)
+        flows[flow_id] = parse_flow(content(session, flow_kind(flow_id), config_path, draft), catalog, flow_id)
     return product, flows
 
 
-def flow_by_digest(session, flow_id: str, digest: str, validators: set[str], actions: set[str]) -> Flow | None:
-    """The exact version a run started on, to finish it there."""
+def flow_by_digest(session, flow_id: str, digest: str, catalog: Catalog) -> Flow | None:
+    """The exact version a run started on, to finish it there (None when it is gone or no longer loads)."""
     version = session.scalar(select(ConfigVersion).where(ConfigVersion.kind == flow_kind(flow_id),
                                                          ConfigVersion.digest == digest).limit(1))
     if version is not None:
@@ -164,6 +157,24 @@ def flow_by_digest(session, flow_id: str, digest: str, validators: set[str], act
         if flow_digest(text) != digest:
             return None
     try:
-        return parse_flow(text, validators, actions, flow_id)
+        return parse_flow(text, catalog, flow_id)
     except FlowError:
         return None
+
+
+def pinned(session, flows: dict[str, Flow], runs, catalog: Catalog, cache: dict | None = None) -> dict[str, Flow]:
+    """``flows`` with each run's flow replaced by the version that run started on (when it differs)."""
+    result = dict(flows)
+    for run in runs:
+        if not run or run.get("flow") not in result or result[run["flow"]].version == run.get("version"):
+            continue
+        key = (run["flow"], run.get("version", ""))
+        if cache is not None and key in cache:
+            found = cache[key]
+        else:
+            found = flow_by_digest(session, run["flow"], run.get("version", ""), catalog)
+            if cache is not None:
+                cache[key] = found
+        if found is not None:
+            result[run["flow"]] = found
+    return result

@@ -1,0 +1,147 @@
+"""What agents do to cases, for the console and the API alike: one function per action.
+
+Each checks the rule (handlers.backoffice), asks the flow engine for any change to the citizen's
+conversation (flows.conversation: reopen a step, ask the survey, take over, hand back), stores the
+messages to the citizen, commits — again from the start if the citizen's conversation changed in
+between (compare-and-set) — and only then queues the messages. Documents are served here too, with
+the same headers and the same audit row from either door.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+from flask import Response, current_app
+
+from bot import dispatch, live
+from flows import conversation
+from handlers import backoffice as bo
+from handlers.notify import notify
+from storage.cases import Case, Document
+from storage.media import MediaStore
+from storage.models import utcnow
+from storage.staff import Staff
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Done:
+    case: Case
+    outbound_ids: list[int] = field(default_factory=list)
+
+
+def _product():
+    return current_app.config["PRODUCT"]
+
+
+def _run(session, case: Case, operation: Callable[[], list[int]]) -> Done:
+    """Run, commit (again on fresh state after a conflicting write), then queue the messages."""
+    outbound_ids = conversation.retrying(session, operation)
+    for outbound_id in outbound_ids:
+        dispatch.enqueue_outbound(outbound_id)
+    return Done(case, outbound_ids)
+
+
+def _tell(session, case: Case, text: str, template: str, status_word: str, agent: Staff | None = None) -> int:
+    row = notify(session, case.citizen, text, _product(), utcnow(), template,
+                 {"ticket": case.ticket, "status": status_word})
+    row.agent_id = agent.id if agent else None
+    session.flush()
+    return row.id
+
+
+def case_flow(session, case: Case):
+    """The case's flow, in the version the case was made with when it is still known."""
+    app = current_app._get_current_object()
+    run = {"flow": case.service, "version": case.flow_version or ""}
+    return live.pinned(app, session, live.flows(app), [run]).get(case.service)
+
+
+def claim(session, case: Case, staff: Staff, channel: str = "console") -> Done:
+    return _run(session, case, lambda: bo.claim(session, case, staff, channel) or [])
+
+
+def release(session, case: Case, staff: Staff, channel: str = "console") -> Done:
+    return _run(session, case, lambda: bo.release(session, case, staff, channel) or [])
+
+
+def reassign(session, case: Case, staff: Staff, to: Staff, channel: str = "console") -> Done:
+    return _run(session, case, lambda: bo.reassign(session, case, staff, to, channel) or [])
+
+
+def decide(session, case: Case, staff: Staff, decision: str, note: str = "", reason: str | None = None,
+           item: str | None = None, channel: str = "console") -> Done:
+    product = _product()
+
+    def operation() -> list[int]:
+        flow = case_flow(session, case)
+        result = bo.decide(session, case, staff, decision, product, flow, note, reason, item, channel)
+        text = result.text
+        if result.reopen:
+            text += "\n\n" + conversation.reopen_at(session, case.citizen, flow, result.reopen, case.id, product,
+                                                    utcnow())
+        return [_tell(session, case, text, "case_update", result.status_word)]
+
+    return _run(session, case, operation)
+
+
+def close(session, case: Case, staff: Staff, channel: str = "console") -> Done:
+    def operation() -> list[int]:
+        question = bo.close(session, case, staff, _product(), channel)
+        conversation.ask_survey(session, case.citizen, case.id, utcnow())
+        return [_tell(session, case, question, "satisfaction", "-")]
+
+    return _run(session, case, operation)
+
+
+def message(session, case: Case, staff: Staff, text: str, channel: str = "console") -> Done:
+    """An agent writes to the citizen (the bot is silent meanwhile)."""
+    def operation() -> list[int]:
+        outbound_id = _tell(session, case, bo.message_text(text), "case_update", "pesan", agent=staff)
+        _take_over(session, case, staff, channel)
+        bo.audit(session, staff, "message", case.id, channel=channel)
+        return [outbound_id]
+
+    return _run(session, case, operation)
+
+
+def _take_over(session, case: Case, staff: Staff, channel: str) -> None:
+    if conversation.take_over(session, case.citizen, utcnow()):
+        bo.event(session, case, "handoff", staff)
+        bo.audit(session, staff, "take_over", case.id, channel=channel)
+
+
+def take_over(session, case: Case, staff: Staff, channel: str = "console") -> Done:
+    return _run(session, case, lambda: _take_over(session, case, staff, channel) or [])
+
+
+def hand_back(session, case: Case, staff: Staff, channel: str = "console") -> Done:
+    def operation() -> list[int]:
+        if not conversation.hand_back(session, case.citizen, utcnow()):
+            raise bo.BackofficeError("the bot is not paused for this citizen")
+        bo.event(session, case, "handback", staff)
+        bo.audit(session, staff, "hand_back", case.id, channel=channel)
+        return [_tell(session, case, _product().text("handback"), "case_update", "-")]
+
+    return _run(session, case, operation)
+
+
+def document(session, case: Case, document_id: int, staff: Staff, channel: str = "console") -> Response:
+    """A document of this case, to staff only: audited, never cached, never sniffed into another type."""
+    doc = session.get(Document, document_id)
+    if doc is None or doc.case_id != case.id:
+        raise bo.BackofficeError(f"case {case.ticket} has no document {document_id}", 404)
+    try:
+        content = MediaStore(current_app.config["SETTINGS"].media_dir).read(doc.sha256)
+    except (FileNotFoundError, ValueError):
+        log.error("document id=%s: stored file is missing", doc.id)
+        raise bo.BackofficeError(f"the file of document {document_id} is missing from the media store", 404) from None
+    bo.audit(session, staff, "view_document", case.id, detail=f"document {doc.id}", channel=channel)
+    session.commit()
+    response = Response(content, mimetype=doc.content_type)
+    response.headers["Cache-Control"] = "no-store, private"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Disposition"] = f'inline; filename="{case.ticket}-{doc.kind}-{doc.id}"'
+    return response

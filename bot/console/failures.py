@@ -1,0 +1,75 @@
+"""Messages the system could not handle, for supervisors: citizens' messages set aside after every
+attempt failed, and replies that never reached the citizen — each with its reason, a count on the
+dashboard and at /metrics, and a button to try again (audited)."""
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, url_for
+from sqlalchemy import select, update
+
+from bot import dispatch, metrics
+from bot.console import bp
+from bot.console.auth import me, role_required
+from handlers.backoffice import audit
+from handlers.phones import mask
+from storage import db
+from storage.models import InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
+from storage.staff import Role
+
+LIMIT = 200
+OUTBOUND_LABELS = {OutboundStatus.ERROR: "gagal dikirim", OutboundStatus.FAILED: "ditolak Twilio",
+                   OutboundStatus.UNDELIVERED: "tidak sampai"}
+
+
+@bp.get("/failures")
+@role_required(Role.SUPERVISOR)
+def failures():
+    session = db.session()
+    inbound = session.scalars(select(InboundMessage).where(InboundMessage.status == InboundStatus.FAILED)
+                              .order_by(InboundMessage.id.desc()).limit(LIMIT)).all()
+    outbound = session.scalars(select(OutboundMessage)
+                               .where(OutboundMessage.status.in_(OutboundStatus.NOT_DELIVERED))
+                               .order_by(OutboundMessage.id.desc()).limit(LIMIT)).all()
+    return render_template("failures.html", inbound=inbound, outbound=outbound, counts=metrics.failure_counts(session),
+                           mask=mask, labels=OUTBOUND_LABELS)
+
+
+@bp.post("/failures/inbound/<int:message_id>/retry")
+@role_required(Role.SUPERVISOR)
+def retry_inbound(message_id: int):
+    """Handle the message again from the start (after the fault was fixed)."""
+    session = db.session()
+    moved = session.execute(
+        update(InboundMessage).where(InboundMessage.id == message_id, InboundMessage.status == InboundStatus.FAILED)
+        .values(status=InboundStatus.RECEIVED, attempts=0, failed_at=None)
+    ).rowcount
+    if not moved:
+        session.rollback()
+        flash("Pesan ini tidak lagi berstatus gagal.", "error")
+        return redirect(url_for("console.failures"))
+    citizen_id = session.scalar(select(InboundMessage.citizen_id).where(InboundMessage.id == message_id))
+    audit(session, me(), "retry_inbound", detail=f"inbound message {message_id}")
+    session.commit()
+    dispatch.enqueue_inbound(message_id, citizen_id)
+    flash("Pesan diproses ulang.", "ok")
+    return redirect(url_for("console.failures"))
+
+
+@bp.post("/failures/outbound/<int:outbound_id>/retry")
+@role_required(Role.SUPERVISOR)
+def retry_outbound(outbound_id: int):
+    """Send the reply again (a new attempt count; Twilio's earlier answer stays in its history)."""
+    session = db.session()
+    moved = session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id == outbound_id, OutboundMessage.status.in_(OutboundStatus.NOT_DELIVERED))
+        .values(status=OutboundStatus.PENDING, attempts=0, twilio_sid=None)
+    ).rowcount
+    if not moved:
+        session.rollback()
+        flash("Pesan ini tidak lagi berstatus gagal.", "error")
+        return redirect(url_for("console.failures"))
+    audit(session, me(), "retry_outbound", detail=f"outbound message {outbound_id}")
+    session.commit()
+    dispatch.enqueue_outbound(outbound_id)
+    flash("Pesan dikirim ulang.", "ok")
+    return redirect(url_for("console.failures"))

@@ -1,0 +1,106 @@
+"""Everything that keeps an admin's edit from being published, in one place: a flow definition, the
+bot texts, the product settings (menu, working hours, holidays, SLA hours, reject reasons, keywords).
+
+The console's editors, the raw YAML view and rollbacks all ask ``problems``; an empty list means the
+runtime can run it. Problems name the field (and, for holidays typed in a form, the line).
+"""
+from __future__ import annotations
+
+import re
+from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from flows.definition import DEFINITIONS, flow_problems
+from handlers.catalog import Catalog
+from handlers.product import REQUIRED_TEXTS, load_product_raw, product_problems
+
+TEXTS, SETTINGS = "texts", "settings"
+ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+HH_MM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+TIMEZONES = ("Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura")  # WIB, WITA, WIT
+
+
+def flow_ids() -> list[str]:
+    return sorted(path.stem for path in DEFINITIONS.glob("*.yml"))
+
+
+def valid_day(value) -> bool:
+    try:
+        return isinstance(value, date) or bool(ISO_DAY.match(str(value)) and date.fromisoformat(str(value)))
+    except ValueError:
+        return False
+
+
+def problems(kind: str, text: str, config_path: str, catalog: Catalog,
+             holiday_lines: list[int] | None = None) -> list[str]:
+    """Every problem of this version of ``kind`` (``flow:<id>``, ``texts``, ``settings``)."""
+    if kind.startswith("flow:"):
+        found = flow_problems(text, catalog, source=kind[5:])
+        if not found and (yaml.safe_load(text) or {}).get("id") != kind[5:]:
+            found = [f"{kind[5:]}: 'id' must stay '{kind[5:]}'"]
+        return found
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        return [f"{kind}: not valid YAML: {exc}"]
+    if not isinstance(data, dict):
+        return [f"{kind}: must be a mapping"]
+    raw = load_product_raw(config_path)
+    if kind == TEXTS:
+        found = [f"texts: {key} is empty" for key, value in data.items()
+                 if isinstance(value, str) and not value.strip() and key not in REQUIRED_TEXTS]
+        merged = {**raw, "texts": data}
+    else:
+        found, data = settings_problems(data, holiday_lines)
+        merged = {**raw, **data}
+    try:
+        product_found = product_problems(merged)
+    except (LookupError, AttributeError, TypeError) as exc:  # shapes of raw YAML the checks do not expect
+        product_found = [f"{type(exc).__name__}: {exc}"]
+    found += [p if p.startswith(kind) else f"{kind}: {p}" for p in product_found]
+    if kind == SETTINGS and isinstance(merged.get("menu"), list):
+        services = [item.get("id") for item in merged["menu"] if isinstance(item, dict)]
+        found += [f"settings: menu service '{s}' has no flow" for s in services if s and s not in flow_ids()]
+    return list(dict.fromkeys(found))
+
+
+def settings_problems(data: dict, holiday_lines: list[int] | None) -> tuple[list[str], dict]:
+    """The settings' own checks (saying where), and a copy of ``data`` without those faults, so that
+    the product's checks look at the rest without repeating them."""
+    found, clean, hours = [], dict(data), data.get("working_hours")
+    if isinstance(hours, dict):
+        hours = clean["working_hours"] = dict(hours)
+        try:
+            ZoneInfo(str(hours.get("timezone") or TIMEZONES[0]))
+        except (ZoneInfoNotFoundError, ValueError):
+            found.append(f"settings: working_hours.timezone '{hours['timezone']}' is not a known time zone "
+                         f"(e.g. {', '.join(TIMEZONES)})")
+            hours["timezone"] = TIMEZONES[0]
+        for key in ("start", "end"):
+            if key in hours and not HH_MM.match(str(hours[key]).strip()):
+                found.append(f"settings: working_hours.{key} '{hours[key]}' must be a time like 08:00")
+                hours[key] = "08:00" if key == "start" else "15:00"
+        holidays = hours.get("holidays") or []
+        if not isinstance(holidays, list):
+            found.append("settings: working_hours.holidays must be a list of dates")
+            holidays = []
+        where = [f"line {n}" for n in holiday_lines or []] or [f"entry {i + 1}" for i in range(len(holidays))]
+        found += [f"settings: working_hours.holidays {where[i]}: '{day}' is not a date (YYYY-MM-DD)"
+                  for i, day in enumerate(holidays) if not valid_day(day)]
+        hours["holidays"] = [day for day in holidays if valid_day(day)]
+    elif hours is not None:
+        found.append("settings: working_hours must be a mapping")
+        clean.pop("working_hours")
+    mappings = ("sla_hours", "reject_reasons", "keywords", "field_labels")
+    for key in mappings:
+        if key in data and not isinstance(data[key], dict):
+            found.append(f"settings: {key} must be a mapping")
+            clean.pop(key)
+    sla = data.get("sla_hours") if isinstance(data.get("sla_hours"), dict) else {}
+    found += [f"settings: sla_hours.{service} must be a positive number of hours" for service, value in sla.items()
+              if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0]
+    ids = [item.get("id") for item in data.get("menu") or [] if isinstance(item, dict)]
+    found += [f"settings: menu service '{s}' is listed twice" for s in sorted({i for i in ids if ids.count(i) > 1})]
+    return found, clean

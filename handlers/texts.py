@@ -1,0 +1,100 @@
+"""Texts with {placeholders}: what a template may contain, and filling it.
+
+A template may use ``{name}`` (a value the bot fills) and ``{name:spec}`` (a format spec such as
+``{hours:g}``); ``{{`` and ``}}`` are literal braces. Attribute or index access (``{x.y}``,
+``{x[0]}``), conversions (``{x!r}``), positional fields (``{}``, ``{0}``) and unbalanced braces are
+refused when an admin saves a text (``problems``), and ``render`` never raises at run time: a text
+that slipped through is sent with the faulty part left as written rather than failing the message.
+"""
+from __future__ import annotations
+
+import re
+import string
+from typing import Any, Iterable, Mapping
+
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_FORMATTER = string.Formatter()
+
+
+class TemplateError(ValueError):
+    """The template cannot be filled safely (the message says why)."""
+
+
+def fields(template: str) -> list[tuple[str, str]]:
+    """``(name, format spec)`` of every placeholder, in order; TemplateError when malformed."""
+    try:
+        parsed = list(_FORMATTER.parse(template))
+    except ValueError as exc:
+        raise TemplateError(f"braces {{ }} do not match ({exc}); write {{{{ or }}}} for a brace itself") from None
+    found = []
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if not NAME.match(name):
+            raise TemplateError(f"'{{{name}}}' is not a placeholder; use a plain name like {{ticket}}")
+        if conversion:
+            raise TemplateError(f"'{{{name}!{conversion}}}' is not allowed; write {{{name}}}")
+        if "{" in (spec or ""):
+            raise TemplateError(f"'{{{name}:{spec}}}' nests placeholders, which is not allowed")
+        found.append((name, spec or ""))
+    return found
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for name, _ in fields(template)}
+
+
+def problems(template: Any, allowed: Iterable[str] | None, where: str) -> list[str]:
+    """What is wrong with a text an admin wrote: not text, malformed braces, placeholders the bot
+    does not fill here (``allowed``; None means any name is accepted)."""
+    if not isinstance(template, str):
+        return [f"{where} must be text, not {type(template).__name__}"]
+    try:
+        used = placeholders(template)
+    except TemplateError as exc:
+        return [f"{where}: {exc}"]
+    if allowed is None:
+        return []
+    unknown = used - set(allowed)
+    if not unknown:
+        return []
+    offered = ", ".join("{%s}" % n for n in sorted(allowed)) or "none"
+    return [f"{where} uses {', '.join('{%s}' % n for n in sorted(unknown))}, which the bot does not fill here "
+            f"(available: {offered})"]
+
+
+def _format(value: Any, spec: str) -> str:
+    if value is None:
+        return ""
+    if spec:
+        try:
+            return format(value, spec)
+        except (ValueError, TypeError):
+            pass
+    return str(value)
+
+
+def render(template: str, values: Mapping[str, Any]) -> str:
+    """Fill the placeholders; a value that is not there becomes empty. Never raises."""
+    try:
+        parsed = list(_FORMATTER.parse(template))
+    except ValueError:
+        return template  # unbalanced braces: sent as written, never a failed message
+    out = []
+    for literal, name, spec, conversion in parsed:
+        out.append(literal)
+        if name is None:
+            continue
+        if NAME.match(name) and not conversion:
+            out.append(_format(values.get(name), spec or ""))
+        else:  # {x.y}, {x[0]}, {x!r}, {}: kept as written
+            out.append("{" + name + ("!" + conversion if conversion else "") + (":" + spec if spec else "") + "}")
+    return "".join(out)
+
+
+def display(value) -> str:
+    """How a stored value is shown back to the citizen: ISO dates as DD-MM-YYYY."""
+    text = str(value)
+    if len(text) == 10 and text[4] == "-" and text[7] == "-" and text.replace("-", "").isdigit():
+        return f"{text[8:10]}-{text[5:7]}-{text[0:4]}"
+    return text

@@ -1,0 +1,134 @@
+"""A sweeper that never dies and never duplicates: each step and each conversation on its own, the
+run's own flow version for reminders, a heartbeat and the last clean pass at /healthz/sweeper and
+/metrics."""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from rq import Queue
+
+from bot import metrics, queues, sweeper
+from flows import versions
+from flows.definition import DEFINITIONS
+from storage import db
+from storage.models import Citizen, Conversation, OutboundMessage, OutboundStatus, utcnow
+from tests.conftest import preferred_backend, wait_for
+from tests.helpers import Chat, run_jobs
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return preferred_backend()
+
+
+def idle(app, **delta) -> None:
+    with app.app_context():
+        row = db.session().scalar(select(Conversation))
+        row.last_activity_at = utcnow() - timedelta(**delta)
+        db.session().commit()
+
+
+def test_a_run_on_a_step_an_admin_removed_is_put_aside_not_a_crash(app, twilio):
+    chat = Chat(app, twilio)
+    chat.say("1")
+    with app.app_context():
+        row = db.session().scalar(select(Conversation))
+        state = dict(row.state)
+        state["run"] = {**state["run"], "step": "removed_step", "version": "0" * 12}
+        row.state = state
+        db.session().commit()
+    idle(app, minutes=31)
+    with app.app_context():
+        assert sweeper.sweep_conversations() == {"reminded": 0, "expired": 1, "errors": 0}
+        state = db.session().scalar(select(Conversation.state))
+    assert "run" not in state and state["paused_run"]["step"] == "removed_step"
+    reply = chat.last("halo")
+    assert "Silakan balas dengan *angka*" in reply  # a run that cannot go on is not offered back
+
+
+def test_reminders_use_the_version_the_run_started_on(app, twilio):
+    chat = Chat(app, twilio)
+    chat.say("1")
+    chat.say("0001234567890")  # waiting at the NIK question of the file version
+    raw = yaml.safe_load((DEFINITIONS / "change_nik.yml").read_text())
+    raw["steps"]["nik"]["ask"] = "VERSI BARU: ketik NIK."
+    with app.app_context():
+        session = db.session()
+        versions.save_draft(session, "flow:change_nik", yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), None)
+        versions.publish(session, "flow:change_nik", None, [])
+        session.commit()
+    idle(app, minutes=31)
+    with app.app_context():
+        assert sweeper.sweep_conversations()["reminded"] == 1
+    [reminder] = chat.replies()
+    assert "NIK yang benar" in reminder and "VERSI BARU" not in reminder
+
+
+def test_one_failing_step_does_not_stop_the_pass(app, twilio, monkeypatch):
+    Chat(app, twilio).say("halo")
+    with app.app_context():  # a reply stored but never queued, as after a lost job
+        citizen = db.session().scalar(select(Citizen))
+        db.session().add(OutboundMessage(citizen_id=citizen.id, body="tertinggal",
+                                         created_at=utcnow() - timedelta(minutes=5),
+                                         updated_at=utcnow() - timedelta(minutes=5)))
+        db.session().commit()
+
+    def broken(_now):
+        raise KeyError("a bug in one step")
+
+    monkeypatch.setattr(sweeper, "_inbound", broken)
+    assert sweeper.run_pass(app) is False
+    run_jobs(app)
+    assert [m["Body"] for m in twilio.messages][-1] == "tertinggal"  # the other steps still ran
+    with app.app_context():
+        assert metrics.snapshot()["sweeper_errors"] == 1
+    assert app.test_client().get("/healthz/sweeper").status_code == 503  # no clean pass yet
+
+
+def test_the_thread_survives_any_error_and_reports_its_health(app, monkeypatch):
+    calls = {"n": 0}
+    real = sweeper.run_pass
+
+    def flaky(target):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("first pass blows up")
+        return real(target)
+
+    monkeypatch.setattr(sweeper, "run_pass", flaky)
+    stop = threading.Event()
+    thread = sweeper.start_thread(app, stop)  # SWEEP_INTERVAL=1 in the tests
+    try:
+        wait_for(lambda: app.test_client().get("/healthz/sweeper").status_code == 200, timeout=15,
+                 message="a clean pass after the failing one")
+    finally:
+        stop.set()
+        thread.join(5)
+    body = app.test_client().get("/healthz/sweeper").get_json()
+    assert body["threads"] >= 1 and body["last_pass_age_seconds"] < 10
+    with app.app_context():
+        assert metrics.snapshot()["sweeper_errors"] >= 1
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    assert "pandawa_sweeper_last_pass_age_seconds" in text and "pandawa_sweeper_passes_total" in text
+
+
+def test_nothing_is_enqueued_twice_under_a_backlog(app, twilio):
+    chats = [Chat(app, twilio, phone=f"+62812000000{i:02d}") for i in range(20)]
+    for chat in chats:
+        chat.send("halo", run=False)
+        chat.send("halo lagi", run=False)
+    with app.app_context():
+        for _ in range(5):
+            sweeper.sweep()
+            time.sleep(0.01)
+        assert Queue(queues.INBOUND, connection=queues.redis()).count == 20  # one per citizen, not one per pass
+    run_jobs(app)
+    assert len(twilio.messages) == 40
+    with app.app_context():
+        assert {m.status for m in db.session().scalars(select(OutboundMessage))} == {OutboundStatus.QUEUED}
