@@ -16,7 +16,7 @@ import uuid
 
 from flask import current_app
 from redis.exceptions import RedisError
-from rq import Retry
+from rq import Retry, get_current_job
 
 from bot import queues
 from storage import keys
@@ -85,9 +85,36 @@ def enqueue_case(case_id: int, waiting: set[str] | None = None) -> bool:
                          job_timeout=CASE_JOB_TIMEOUT, retry=Retry(max=2, interval=[2, 10]))
 
 
+# Delete the marker only when it names this job: a newer job's marker must stay.
+_FORGET_MINE = """
+local value = redis.call('GET', KEYS[1])
+if value and string.sub(value, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. ' ' then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
 def started(kind: str, row_id: int) -> None:
     """Called by a job when it starts: a new request for this row may queue a new job."""
-    _forget(keys.queued(kind, row_id))
+    _forget_mine(keys.queued(kind, row_id))
+
+
+def started_inbound(citizen_id: int) -> None:
+    """Called by an inbound job first thing, whatever it then finds: a message stored from now on
+    gets a job of its own (this one may already be looking past it)."""
+    _forget_mine(keys.citizen_queued(citizen_id))
+
+
+def _forget_mine(marker: str) -> None:
+    job = get_current_job()
+    if job is None:  # called outside a worker (tests, the CLI): the marker is this call's
+        _forget(marker)
+        return
+    try:
+        queues.redis().register_script(_FORGET_MINE)(keys=[marker], args=[job.id])
+    except RedisError:
+        log.info("marker %s not cleared (Redis away); it expires", marker)
 
 
 def _enqueue_once(kind: str, row_id: int, queue_name: str, func: str, waiting: set[str] | None, **options) -> bool:

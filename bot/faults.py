@@ -11,12 +11,14 @@ import traceback
 from pathlib import Path
 
 from redis.exceptions import RedisError
+from rq.timeouts import JobTimeoutException
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 ROOT = Path(__file__).resolve().parent.parent
-# The database or Redis is unreachable, or a connection broke: the same work will succeed later.
-TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout, RedisError)
+# The database or Redis is unreachable, a connection broke, or the job ran out of time: not the
+# work's fault, the same work will succeed later.
+TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout, RedisError, JobTimeoutException)
 
 
 def is_transient(exc: BaseException) -> bool:

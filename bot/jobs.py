@@ -175,9 +175,8 @@ def _mark(session, message_id: int, status: str, **values) -> bool:
     return moved == 1
 
 
-def _handle(session, message_id: int) -> Handled:
+def _handle(session, message_id: int, deadline: Deadline, media_cache: dict) -> Handled:
     """Decide one message, again on fresh state as long as someone else wrote the conversation meanwhile."""
-    deadline, media_cache = Deadline(current_app.config["SETTINGS"].message_deadline), {}
     for attempt in range(1, conversation.MAX_CONFLICTS + 1):
         try:
             return _decide(session, message_id, deadline, media_cache)
@@ -231,10 +230,28 @@ def set_aside(session, message_id: int, reason: str) -> Handled:
     return handled
 
 
-def _attempt(session, message_id: int) -> Handled:
-    """Handle one message, trying again after a failure; set it aside after MAX_ATTEMPTS attempts."""
-    max_attempts = current_app.config["SETTINGS"].max_attempts
+def _give_back_attempt(session, message_id: int) -> None:
+    """An infrastructure fault is not the message's: its attempt is not counted (when the database answers)."""
+    try:
+        session.execute(update(InboundMessage).where(InboundMessage.id == message_id, InboundMessage.attempts > 0)
+                        .values(attempts=InboundMessage.attempts - 1).execution_options(synchronize_session=False))
+        session.commit()
+    except faults.TRANSIENT:
+        session.rollback()
+        log.warning("message_id=%s: attempt not given back (database away); it counts", message_id)
+
+
+def _attempt(session, message_id: int, keep_alive: Callable[[], bool] = lambda: True) -> Handled:
+    """Handle one message, trying again after a failure; set it aside after MAX_ATTEMPTS attempts.
+
+    All attempts share one deadline for the message's downloads (and each download is made once), and
+    ``keep_alive`` renews the citizen's lock before each attempt, so the lock outlives them all."""
+    settings = current_app.config["SETTINGS"]
+    max_attempts = settings.max_attempts
+    deadline, media_cache = Deadline(settings.message_deadline), {}
     while True:
+        if not keep_alive():
+            return Handled()  # the lock was lost: whoever holds it now handles the message
         attempts = _start_attempt(session, message_id)
         if attempts is None:
             return Handled()
@@ -243,11 +260,12 @@ def _attempt(session, message_id: int) -> Handled:
             session.rollback()
             return set_aside(session, message_id, stored or "the worker stopped while handling it")
         try:
-            return _handle(session, message_id)
+            return _handle(session, message_id, deadline, media_cache)
         except Exception as exc:
             session.rollback()
             if faults.is_transient(exc):
-                raise  # the database or Redis is away: RQ retries the job, the sweeper re-enqueues it
+                _give_back_attempt(session, message_id)
+                raise  # the database or Redis is away, or the job ran out of time: retried later
             reason = faults.describe(exc)
             log.error("inbound message_id=%s attempt %d failed: %s", message_id, attempts, reason, exc_info=True)
             metrics.incr("inbound_attempt_failed")
@@ -295,14 +313,15 @@ def process_inbound(message_id: int) -> int:
     settings = current_app.config["SETTINGS"]
     session = db.session()
     message = session.get(InboundMessage, message_id)
-    if message is None or message.status != InboundStatus.RECEIVED:
-        session.close()
-        return 0
-    citizen_id = message.citizen_id
+    citizen_id = message.citizen_id if message is not None else None
     session.close()
-    queues.redis().delete(keys.citizen_queued(citizen_id))  # from now on a new message queues a new job
+    if citizen_id is None:
+        return 0
+    dispatch.started_inbound(citizen_id)  # from now on a new message queues a new job
     handled, started = 0, time.monotonic()
-    budget = settings.job_timeout - (settings.message_deadline + MESSAGE_MARGIN)  # the last message must fit
+    # Each message may take MESSAGE_DEADLINE + MESSAGE_MARGIN seconds per attempt and one shared download deadline:
+    # a job takes a new message only while two worst cases still fit in its timeout.
+    budget = settings.job_timeout - 2 * (settings.message_deadline + MESSAGE_MARGIN)
     while True:
         lock = queues.redis().lock(keys.citizen_lock(citizen_id), timeout=settings.citizen_lock_timeout)
         if not lock.acquire(blocking=False):
@@ -311,10 +330,10 @@ def process_inbound(message_id: int) -> int:
         turn, turn_over = 0, False
         try:
             while (pending_id := _next_pending(session, citizen_id)) is not None:
-                if turn >= MESSAGES_PER_TURN or time.monotonic() - started >= budget:
+                if turn >= MESSAGES_PER_TURN or (turn and time.monotonic() - started >= budget):
                     turn_over = True
                     break
-                _dispatch(_attempt(session, pending_id))
+                _dispatch(_attempt(session, pending_id, lambda: _extend(lock, citizen_id)))
                 handled, turn = handled + 1, turn + 1
                 if not _extend(lock, citizen_id):
                     turn_over = True

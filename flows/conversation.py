@@ -92,11 +92,13 @@ def reopen_at(session, citizen: Citizen, flow: Flow, step_id: str, case_id: int,
     progress, if any, waits until it is answered). The bot speaks again to collect it. Returns the question."""
     conversation = get(session, citizen.id)
     state = state_of(conversation)
-    if state.get("run") and not state["run"].get("need_info_case"):
-        state["paused_run"] = state.pop("run")
-    run = engine.new_run(flow, step_id, engine.base_values(citizen.phone), need_info_case=case_id)
+    run = engine.new_run(flow, step_id, engine.base_values(product, citizen.phone), need_info_case=case_id)
+    current = state.pop("run", None)
+    if current and current.get("need_info_case"):  # another request waits for the citizen: it comes next
+        run["waiting"] = [{**current, "waiting": []}] + current.get("waiting", [])
+    elif current:
+        engine.park(session, state, current)
     state["run"] = run
-    state.pop("resume_offered", None)
     save(conversation, state, now, active_flow=flow.id, last_activity_at=now, reminded_at=None, handoff_since=None)
     return engine.prompt(product, flow, flow.step(step_id), run)
 
@@ -140,9 +142,8 @@ def set_aside(session, citizen_id: int, now: datetime) -> None:
     conversation = get(session, citizen_id)
     state = state_of(conversation)
     run = state.pop("run", None)
-    if run and not run.get("need_info_case"):
-        state["paused_run"] = run
-        state.pop("resume_offered", None)
+    if run:
+        engine.park(session, state, run)  # an officer's request too: offered back, or sent back to the agents
     for key in ("offered", "survey", "survey_comment", "survey_asked_at"):
         state.pop(key, None)
     save(conversation, state, now, active_flow=None, reminded_at=None)
@@ -163,8 +164,7 @@ def remind_or_expire(session, conversation: Conversation, flows: dict, product: 
         return "none", None
     idle = idle_since(conversation, now)
     if idle >= timedelta(hours=product.run_expires_after_hours) or not engine.runnable(flows, run):
-        state["paused_run"] = state.pop("run")
-        state.pop("resume_offered", None)
+        engine.park(session, state, state.pop("run"))
         save(conversation, state, now, active_flow=None)
         return "expired", None
     if conversation.reminded_at is not None or idle < timedelta(minutes=product.reminder_after_minutes):

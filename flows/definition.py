@@ -207,7 +207,33 @@ def flow_problems(text: str, catalog: Catalog, source: str = "<flow>") -> list[s
             todo += _targets(steps[current])
     found = [f"{source}: step '{step_id}' cannot be reached from '{raw['start']}'"
              for step_id in steps if step_id not in reachable]
-    return found + _text_problems(raw, steps, catalog, source)
+    return found + _loop_problems(steps, source) + _text_problems(raw, steps, catalog, source)
+
+
+AUTOMATIC = ("message", "action")  # steps that go on by themselves, without waiting for the citizen
+
+
+def _loop_problems(steps: dict[str, Step], source: str) -> list[str]:
+    """Messages and actions that lead back to themselves without a question in between never end."""
+    graph = {step_id: [t for t in _targets(step) if t in steps and steps[t].type in AUTOMATIC]
+             for step_id, step in steps.items() if step.type in AUTOMATIC}
+    seen: dict[str, str] = {}
+    found: list[str] = []
+
+    def visit(node: str, path: list[str]) -> None:
+        seen[node] = "open"
+        for target in graph[node]:
+            if seen.get(target) == "open":
+                loop = " -> ".join(path[path.index(target):] + [target])
+                found.append(f"{source}: steps {loop} go round without a question in between")
+            elif target not in seen:
+                visit(target, path + [target])
+        seen[node] = "done"
+
+    for node in graph:
+        if node not in seen:
+            visit(node, [node])
+    return found
 
 
 def parse_flow(text: str, catalog: Catalog, source: str = "<flow>") -> Flow:

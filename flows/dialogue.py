@@ -130,26 +130,26 @@ def _resume_offer(ctx: Context, state: dict, body: str, prepared: Prepared) -> l
     paused = state.get("paused_run")
     chose = prepared.understanding is not None and prepared.understanding.via == "menu"
     if not paused or not engine.runnable(ctx.flows, paused) or (chose and not state.get("resume_offered")):
-        state.pop("paused_run", None)
-        state.pop("resume_offered", None)
+        engine.drop_paused(ctx.session, state)
         return None
     flow = ctx.flows[paused["flow"]]
     if not state.pop("resume_offered", False):
         state["resume_offered"] = True
         return [engine.text(ctx.product, flow, "resume_offer", {"title": flow.title})]
-    state.pop("paused_run")
-    if normalise(body) in ctx.product.words("resume"):
-        state["run"] = paused
-        ctx.conversation.active_flow = paused["flow"]
-        ctx.conversation.last_activity_at, ctx.conversation.reminded_at = ctx.now, None
-        step = flow.step(paused["step"])
-        return [engine.text(ctx.product, flow, "resumed") + "\n\n" + engine.prompt(ctx.product, flow, step, paused)]
-    return None  # anything else: a fresh start, handled as usual
+    if normalise(body) not in ctx.product.words("resume"):
+        engine.drop_paused(ctx.session, state)
+        return None  # anything else: a fresh start, handled as usual
+    state["run"] = state.pop("paused_run")
+    ctx.conversation.active_flow = paused["flow"]
+    ctx.conversation.last_activity_at, ctx.conversation.reminded_at = ctx.now, None
+    step = flow.step(paused["step"])
+    return [engine.text(ctx.product, flow, "resumed") + "\n\n" + engine.prompt(ctx.product, flow, step, paused)]
 
 
 def _gone(ctx: Context, state: dict) -> list[str]:
     """The run's flow version or step no longer exists (an admin removed it): start again from the menu."""
     run = state.pop("run")
+    engine.abandon(ctx.session, run)
     ctx.conversation.active_flow = None
     title = ctx.product.title_of(run.get("flow", ""))
     return [ctx.product.text("flow_changed", title=title) + "\n\n" + ctx.product.menu_text()]
@@ -182,14 +182,30 @@ def reply(ctx: Context, state: dict, prepared: Prepared, message_id: int, body: 
 
 
 def _bundle(replies: list[str]) -> list[str]:
-    """One WhatsApp message per answer where it fits: fewer notifications, less data on slow phones."""
+    """One WhatsApp message per answer where it fits: fewer notifications, less data on slow phones.
+    An answer longer than one WhatsApp message (a summary quoting a long description) is split at
+    line breaks, so that Twilio never refuses it."""
     bundled: list[str] = []
-    for part in replies:
+    for part in (piece for reply_text in replies for piece in split_long(reply_text)):
         if bundled and len(bundled[-1]) + 2 + len(part) <= WHATSAPP_MAX:
             bundled[-1] += "\n\n" + part
         else:
             bundled.append(part)
     return bundled
+
+
+def split_long(text: str, limit: int = WHATSAPP_MAX) -> list[str]:
+    """``text`` in pieces of at most ``limit`` characters, cut at line breaks, else at spaces."""
+    pieces, rest = [], text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = rest.rfind(" ", 0, limit)
+        if cut <= 0:
+            cut = limit
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    return pieces + [rest]
 
 
 def _outside_flow(ctx: Context, state: dict, prepared: Prepared) -> list[str]:

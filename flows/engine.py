@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from flows.definition import Flow, FlowError, Step
 from flows.router import normalise
-from handlers.cases import attach_update, open_handoff_case
+from handlers.cases import attach_update, need_info_abandoned, open_handoff_case
 from handlers.context import Context, MediaItem
 from handlers.phones import mask
 from handlers.product import Product
@@ -49,8 +49,11 @@ def new_run(flow: Flow, step_id: str, values: dict, **extra) -> dict:
             "failures": 0, "pending_cancel": False, **extra}
 
 
-def base_values(phone: str | None) -> dict:
-    return {"sender_phone": phone, "sender_masked": mask(phone) if phone else ""}
+def base_values(product: Product, phone: str | None) -> dict:
+    """What every run starts with: the number the citizen writes from (none for a WhatsApp user id)."""
+    masked = mask(phone) if phone else ""
+    option = product.text("use_sender_number", masked=masked) if phone else ""
+    return {"sender_phone": phone, "sender_masked": masked, "sender_option": option}
 
 
 def current(ctx: Context, state: dict) -> tuple[dict, Flow, Step]:
@@ -71,24 +74,47 @@ def prompt(product: Product, flow: Flow, step: Step, run: dict) -> str:
         return render(step.get("ask"), values) + "\n" + options
     if step.type == "confirm":
         return render(step.get("summary"), values) + "\n" + text(product, flow, "confirm_hint")
-    ask = render(step.get("ask"), values)
+    ask = render(step.get("ask"), values).rstrip()  # a value left empty leaves no blank line behind
     if step.type == "photo" and step.get("optional"):
         ask += "\n" + text(product, flow, "photo_optional_hint")
     return ask
 
 
+def abandon(session, run: dict | None) -> None:
+    """A run is dropped. If an officer was waiting for its answer, the case goes back to the agents."""
+    if run and run.get("need_info_case"):
+        need_info_abandoned(session, run["need_info_case"])
+    for waiting in (run or {}).get("waiting", []):
+        abandon(session, waiting)
+
+
+def park(session, state: dict, run: dict) -> None:
+    """Put a run aside (offered back later); a run already put aside is dropped."""
+    abandon(session, state.get("paused_run"))
+    state["paused_run"] = run
+    state.pop("resume_offered", None)
+
+
+def drop_paused(session, state: dict) -> None:
+    abandon(session, state.pop("paused_run", None))
+    state.pop("resume_offered", None)
+
+
 def start(ctx: Context, state: dict, flow_id: str) -> list[str]:
     flow = ctx.flows[flow_id]
-    state["run"] = new_run(flow, flow.start, base_values(ctx.citizen.phone))
-    state.pop("paused_run", None)
+    state["run"] = new_run(flow, flow.start, base_values(ctx.product, ctx.citizen.phone))
+    drop_paused(ctx.session, state)
     ctx.conversation.active_flow = flow.id
     ctx.conversation.last_activity_at, ctx.conversation.reminded_at = ctx.now, None
     return enter(ctx, state, flow.start)
 
 
-def finish(ctx: Context, state: dict) -> None:
-    """End the run; the values it collected (personal data) go with it."""
-    state.pop("run", None)
+def finish(ctx: Context, state: dict, answered: bool = False) -> None:
+    """End the run; the values it collected (personal data) go with it. A run an officer was waiting
+    for that ends unanswered (cancelled) sends its case back to the agents."""
+    run = state.pop("run", None)
+    if not answered:
+        abandon(ctx.session, run)
     ctx.conversation.active_flow = None
 
 
@@ -129,13 +155,24 @@ def request_officer(ctx: Context, flow: Flow | None) -> list[str]:
 
 
 def _need_info_done(ctx: Context, state: dict) -> list[str]:
+    """The officer's item was sent: attach it to the case; then the next officer's request waiting for
+    this citizen, else the run that was in progress before."""
     run = state["run"]
     case = attach_update(ctx.session, run["need_info_case"], run)
-    finish(ctx, state)
+    waiting = run.get("waiting", [])
+    finish(ctx, state, answered=True)
+    received = text(ctx.product, None, "need_info_received", {"ticket": case.ticket})
+    if waiting:
+        state["run"] = {**waiting[0], "waiting": waiting[1:]}
+        ctx.conversation.active_flow = state["run"]["flow"]
+        flow = ctx.flows.get(state["run"]["flow"])
+        if flow is not None and state["run"]["step"] in flow.steps:
+            return [received + "\n\n" + prompt(ctx.product, flow, flow.step(state["run"]["step"]), state["run"])]
+        return [received]
     if state.get("paused_run"):
         state["run"] = state.pop("paused_run")
         ctx.conversation.active_flow = state["run"]["flow"]
-    return [text(ctx.product, None, "need_info_received", {"ticket": case.ticket})]
+    return [received]
 
 
 def fail(ctx: Context, flow: Flow, step: Step, run: dict, code: str) -> list[str]:

@@ -9,11 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from handlers.product import Product
+from handlers.product import SMALL_TALK, Product
 from nlu.client import FALLBACK, NLUClient, NLUUnavailable, Parse
 
 READABLE_MEDIA = ("image/", "application/pdf")
-SMALL_TALK = ("greet", "thanks", "help", "human_agent", "cancel", "affirm", "deny")
 _PUNCT = re.compile(r"[\s.!?*,:;()\-]+")
 
 

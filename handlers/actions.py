@@ -18,7 +18,7 @@ from handlers import registry as reg
 from handlers.cases import create_case as new_case
 from handlers.cases import office_today, request_fields
 from handlers.context import Context
-from handlers.worktime import format_day_id
+from handlers.worktime import format_day_id, zone_label
 from storage import keys
 from storage.cases import Case
 from storage.membership import InactiveReason, Segment
@@ -107,7 +107,8 @@ def create_case(ctx: Context, run: dict) -> str:
         values["promise"] = ctx.product.text("promise_open", hours=ctx.product.sla_hours(run["flow"]))
     else:
         values["promise"] = ctx.product.text(
-            "promise_closed", day=format_day_id(promise.next_open.date()), time=promise.next_open.strftime("%H.%M")
+            "promise_closed", day=format_day_id(promise.next_open.date()), time=promise.next_open.strftime("%H.%M"),
+            zone=zone_label(ctx.product.timezone)
         )
     values["ticket"] = case.ticket
     return "created"

@@ -87,6 +87,17 @@ def attach_update(session, case_id: int, run: dict) -> Case:
     return case
 
 
+def need_info_abandoned(session, case_id: int) -> Case | None:
+    """The citizen will not send what the officer asked for (cancelled, started something else): the
+    case goes back to the agents' queue instead of waiting for ever."""
+    case = session.get(Case, case_id)
+    if case is None or case.status != CaseStatus.NEED_INFO:
+        return None
+    case.status, case.assigned_to, case.claimed_at = CaseStatus.SUBMITTED, None, None
+    session.add(CaseEvent(case_id=case.id, kind="need_info_abandoned", actor="citizen", note=case.need_info_item))
+    return case
+
+
 def schedule(session, case: Case, product, now: datetime | None = None) -> bool:
     """Put a new case in front of agents: its SLA due time in working hours. False when already done."""
     if case.queued_at is not None:

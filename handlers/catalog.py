@@ -10,16 +10,17 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from handlers.actions import ACTIONS, Action
-from handlers.inputs import VALIDATORS
+from handlers.inputs import ERROR_CODES, VALIDATORS
 
 # Values every run starts with (see flows.engine.start).
-BASE_VALUES = ("sender_phone", "sender_masked")
+BASE_VALUES = ("sender_phone", "sender_masked", "sender_option")
 
 
 @dataclass(frozen=True)
 class Catalog:
     validators: Mapping[str, Callable[[str, dict], Any]] = field(default_factory=lambda: VALIDATORS)
     actions: Mapping[str, Action] = field(default_factory=lambda: ACTIONS)
+    error_codes: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: ERROR_CODES)
     base_values: tuple[str, ...] = BASE_VALUES
 
 

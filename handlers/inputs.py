@@ -55,6 +55,25 @@ def text_between(shortest: int, longest: int) -> Callable[[str, dict], str]:
     return check
 
 
+NIK_CODES = ("nik_length", "nik_digits", "nik_region", "nik_date", "nik_sequence")
+CARD_CODES = ("card_length", "card_digits")
+PHONE_CODES = ("phone_invalid", "phone_not_mobile")
+TEXT_CODES = ("text_too_short", "text_too_long")
+
+# The error codes each validator can raise: each needs a text (``error_<code>``) the citizen reads.
+ERROR_CODES: dict[str, tuple[str, ...]] = {
+    "card_number": CARD_CODES,
+    "nik": NIK_CODES,
+    "kk": ("kk_length", "kk_digits", "kk_region", "kk_sequence"),
+    "mobile_phone": PHONE_CODES,
+    "birth_date": ("date_invalid", "date_future"),
+    "card_or_nik": ("card_or_nik",) + NIK_CODES + CARD_CODES,
+    "new_phone": PHONE_CODES,
+    "ticket_or_last": ("ticket_invalid",),
+    "short_text": TEXT_CODES,
+    "long_text": TEXT_CODES,
+}
+
 VALIDATORS: dict[str, Callable[[str, dict], str]] = {
     "card_number": lambda text, values: v.card_number(text),
     "nik": lambda text, values: v.nik(text),

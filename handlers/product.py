@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from handlers import texts as tpl
+from handlers.inputs import ERROR_CODES
 from handlers.worktime import WorkingCalendar
 
 
@@ -50,6 +51,12 @@ class NluSettings:
 
 CONTENT_SID = re.compile(r"^HX[0-9a-f]{32}$")
 CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # reject reason codes: stored in cases.decision_reason (64)
+TITLE_MAX = 128  # cases.service_title
+# Small-talk actions a keyword (or the NLU) may pick besides a service.
+SMALL_TALK = ("greet", "thanks", "help", "human_agent", "cancel", "affirm", "deny")
+# What a photo can be refused for (handlers.media's problems): each needs a ``photo_<problem>`` text.
+PHOTO_PROBLEMS = ("not_a_photo", "not_a_document", "unsupported_type", "too_large", "unreadable", "too_small",
+                  "too_blurry", "not_found", "host_not_allowed", "download_failed", "duplicate")
 
 REQUIRED_TEXTS = (
     "greeting", "menu_intro", "menu_footer", "body_too_long", "unsupported_media", "nlu_unavailable",
@@ -58,7 +65,9 @@ REQUIRED_TEXTS = (
     "no_photo_needed", "extra_photos_ignored", "photo_duplicate", "resume_offer", "resumed", "promise_open",
     "promise_closed", "reminder", "decision_approved", "decision_rejected", "decision_need_info",
     "need_info_received", "handback", "survey_question", "survey_comment", "survey_thanks", "message_failed",
-    "flow_changed",
+    "flow_changed", "use_sender_number", "error_choice", "error_confirm", "error_photo_expected",
+    *(f"photo_{problem}" for problem in PHOTO_PROBLEMS),
+    *sorted({f"error_{code}" for codes in ERROR_CODES.values() for code in codes}),
 )
 
 # The placeholders the bot fills in each text; every other text is sent as written.
@@ -70,8 +79,9 @@ TEXT_PLACEHOLDERS: dict[str, frozenset[str]] = {
     "resume_offer": frozenset({"title"}),
     "reminder": frozenset({"title"}),
     "flow_changed": frozenset({"title"}),
+    "use_sender_number": frozenset({"masked"}),
     "promise_open": frozenset({"hours"}),
-    "promise_closed": frozenset({"day", "time"}),
+    "promise_closed": frozenset({"day", "time", "zone"}),
     "decision_approved": frozenset({"title", "ticket", "note"}),
     "decision_rejected": frozenset({"title", "ticket", "note", "reason"}),
     "decision_need_info": frozenset({"title", "ticket", "note"}),
@@ -92,7 +102,8 @@ class Product:
     @cached_property
     def menu(self) -> list[MenuItem]:
         return [
-            MenuItem(i, item["id"], item["title"], item.get("intro", ""), tuple(item.get("keywords", ())))
+            MenuItem(i, str(item["id"]), str(item["title"]), str(item.get("intro") or ""),
+                     tuple(str(k) for k in item.get("keywords") or ()))
             for i, item in enumerate(self.raw["menu"], start=1)
         ]
 
@@ -119,7 +130,7 @@ class Product:
     @cached_property
     def keywords(self) -> dict[str, str]:
         """Exact words (lower case) that select a service or a small-talk action without the NLU."""
-        words = {str(k).lower(): v for k, v in (self.raw.get("keywords") or {}).items()}
+        words = {str(k).lower(): str(v) for k, v in (self.raw.get("keywords") or {}).items()}
         for item in self.menu:
             words.update({k.lower(): item.id for k in item.keywords})
         return words
@@ -242,13 +253,7 @@ def product_problems(raw: dict) -> list[str]:
         found.append(f"texts longer than WhatsApp's 1600 characters: {', '.join(long)}")
     for key, value in texts.items():
         found += tpl.problems(value, text_placeholders(key), f"texts: {key}")
-    menu = raw.get("menu")
-    if not menu or not isinstance(menu, list):
-        found.append("the menu is empty")
-    else:
-        for i, item in enumerate(menu, start=1):
-            if not isinstance(item, dict) or not item.get("id") or not item.get("title"):
-                found.append(f"menu item {i} needs an 'id' and a 'title'")
+    found += _menu_problems(raw)
     hours = raw.get("working_hours") or {}
     needed = [key for key in ("timezone", "days", "start", "end") if key not in hours]
     found += [f"working_hours needs '{key}'" for key in needed]
@@ -266,6 +271,39 @@ def product_problems(raw: dict) -> list[str]:
     for name, spec in (raw.get("templates") or {}).items():
         if not isinstance(spec, dict) or not isinstance(spec.get("variables", []), list):
             found.append(f"templates: {name} needs a content_sid and a list of variables")
+    return found
+
+
+def _is_text_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
+
+
+def _menu_problems(raw: dict) -> list[str]:
+    menu, found = raw.get("menu"), []
+    if not menu or not isinstance(menu, list):
+        return ["the menu is empty"]
+    for i, item in enumerate(menu, start=1):
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not isinstance(item.get("title"), str) \
+                or not item["id"].strip() or not item["title"].strip():
+            found.append(f"menu item {i} needs an 'id' and a 'title' (text)")
+            continue
+        if len(item["title"]) > TITLE_MAX:
+            found.append(f"menu item {i}: the title is longer than {TITLE_MAX} characters")
+        if not isinstance(item.get("intro", ""), str):
+            found.append(f"menu item {i}: 'intro' must be text")
+        if not _is_text_list(item.get("keywords", [])):
+            found.append(f"menu item {i}: 'keywords' must be a list of words (text)")
+    services = {item.get("id") for item in menu if isinstance(item, dict)}
+    keywords = raw.get("keywords") or {}
+    if isinstance(keywords, dict):
+        for word, target in keywords.items():
+            if target not in services and target not in SMALL_TALK:
+                found.append(f"keywords: '{word}' goes to '{target}', which is neither a menu service nor one of "
+                             f"{', '.join(SMALL_TALK)}")
+    words = raw.get("words") or {}
+    if not isinstance(words, dict) or not all(_is_text_list([str(w) for w in v]) if isinstance(v, list) else False
+                                              for v in words.values()):
+        found.append("words: each must be a list of answers")
     return found
 
 

@@ -13,6 +13,8 @@ import string
 from typing import Any, Iterable, Mapping
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Format specs a text may use: alignment, a width below 100, a precision, a number type ({hours:g}, {n:>3}).
+SPEC = re.compile(r"^[<>^]?\d{0,2}(\.\d)?[dfg%]?$")
 _FORMATTER = string.Formatter()
 
 
@@ -34,8 +36,8 @@ def fields(template: str) -> list[tuple[str, str]]:
             raise TemplateError(f"'{{{name}}}' is not a placeholder; use a plain name like {{ticket}}")
         if conversion:
             raise TemplateError(f"'{{{name}!{conversion}}}' is not allowed; write {{{name}}}")
-        if "{" in (spec or ""):
-            raise TemplateError(f"'{{{name}:{spec}}}' nests placeholders, which is not allowed")
+        if spec and not SPEC.match(spec):
+            raise TemplateError(f"'{{{name}:{spec}}}': use a plain {{{name}}} (or a short number format like {{{name}:g}})")
         found.append((name, spec or ""))
     return found
 
@@ -66,10 +68,10 @@ def problems(template: Any, allowed: Iterable[str] | None, where: str) -> list[s
 def _format(value: Any, spec: str) -> str:
     if value is None:
         return ""
-    if spec:
+    if spec and SPEC.match(spec):
         try:
             return format(value, spec)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             pass
     return str(value)
 

@@ -137,6 +137,14 @@ class WorkingCalendar:
         return Promise(open_now=self.is_open(dt), next_open=self.next_opening(dt))
 
 
+ZONE_LABELS = {"Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT"}
+
+
+def zone_label(tz: ZoneInfo) -> str:
+    """How Indonesians name the office's time zone: WIB, WITA or WIT."""
+    return ZONE_LABELS.get(str(tz), str(tz))
+
+
 def format_day_id(d: date) -> str:
     """``date(2026, 11, 23)`` → ``"Senin, 23 November 2026"`` (a datetime gives its date)."""
     return f"{DAYS_ID[d.weekday()]}, {d.day} {MONTHS_ID[d.month - 1]} {d.year}"

@@ -2,7 +2,7 @@
 
 Every call to the database has a deadline: connecting (5 s), each statement (30 s), waiting for a row
 lock (10 s), and a transaction left idle is ended by the server (5 min); on SQLite, a busy file
-is waited for 30 s at most.
+is waited for 30 s at most. Statement parameters (citizens' data) never appear in error messages.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # web and worker processes share the file
@@ -29,7 +29,7 @@ def make_engine(url: str) -> Engine:
 
         return engine
     deadlines = "-c statement_timeout=30000 -c lock_timeout=10000 -c idle_in_transaction_session_timeout=300000"
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=10,
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=10, hide_parameters=True,
                          connect_args={"connect_timeout": 5, "options": deadlines})
 
 

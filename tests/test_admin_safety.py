@@ -213,3 +213,45 @@ def test_with_twilio_credentials_placeholder_templates_stop_the_start(env):
     sids = create_app({"ENV": env, "TESTING": True})
     assert sids.config["PRODUCT"].template("case_update").content_sid == env["TWILIO_CONTENT_SID_CASE_UPDATE"]
     sids.extensions["db"].dispose()
+
+
+def settings_problems(app, change) -> list[str]:
+    raw = yaml.safe_load(versions.base_content(versions.SETTINGS, app.config["SETTINGS"].product_config))
+    change(raw)
+    return versions.problems(versions.SETTINGS, yaml.safe_dump(raw, allow_unicode=True, sort_keys=False),
+                             app.config["SETTINGS"].product_config, catalog())
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda r: r["menu"][0]["keywords"].append(165), "'keywords' must be a list of words"),
+    (lambda r: r["menu"][0].update(keywords="nik"), "'keywords' must be a list of words"),
+    (lambda r: r["menu"][0].update(intro=42), "'intro' must be text"),
+    (lambda r: r["menu"][0].update(title="x" * 129), "longer than 128 characters"),
+    (lambda r: r["keywords"].update(halo="layanan_baru"), "'halo' goes to 'layanan_baru'"),
+], ids=["number-keyword", "keywords-string", "intro-number", "long-title", "keyword-target"])
+def test_settings_the_bot_cannot_run_are_refused(app, change, expected):
+    found = settings_problems(app, change)
+    assert any(expected in problem for problem in found), found
+
+
+def test_every_text_the_engine_may_send_is_required(app):
+    texts = dict(app.config["PRODUCT"].texts)
+    texts.pop("error_kk_length")
+    texts.pop("photo_too_blurry")
+    found = versions.problems(versions.TEXTS, yaml.safe_dump(texts, allow_unicode=True),
+                              app.config["SETTINGS"].product_config, catalog())
+    assert any("error_kk_length" in p and "photo_too_blurry" in p for p in found), found
+
+
+@pytest.mark.parametrize("template", ["{nik:>999999999999}", "{nik:=^2000000000}", "{nik:>5000}"])
+def test_huge_format_specs_are_refused_and_never_rendered(app, template):
+    assert any("use a plain {nik}" in p for p in flow_problems(app, lambda r: r["steps"]["nik"].update(ask=template)))
+    assert render(template, {"nik": "1"}) == "1"
+
+
+def test_messages_and_actions_going_round_are_refused(app):
+    def loop(raw):
+        raw["steps"]["done"]["next"] = "again"
+        raw["steps"]["again"] = {"type": "message", "text": "Sekali lagi", "next": "done"}
+
+    assert any("go round without a question" in p for p in flow_problems(app, loop))

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot import casework, create_app
+from bot import casework, create_app, dispatch
 from bot.jobs import _attempt
 from flows import conversation
 from storage import db
@@ -18,7 +18,7 @@ from storage.cases import Case, CaseStatus, Document
 from storage.models import Citizen, Conversation, InboundMessage, InboundStatus, OutboundMessage, utcnow
 from storage.staff import Satisfaction, Staff
 from tests.conftest import preferred_backend, wait_for
-from tests.helpers import Chat, submit_nik_case
+from tests.helpers import Chat, run_jobs, submit_nik_case
 from tests.images import document_photo
 from tests.nlu_double import NLUServer
 
@@ -240,3 +240,50 @@ def test_closing_a_handoff_asks_the_survey_and_the_rating_is_not_taken_by_the_ru
         assert db.session().scalar(select(Satisfaction.rating).where(Satisfaction.case_id == case_id)) == 4
     assert "Terima kasih" in chat.last("lewati")
     assert "NIK" in chat.last("halo")  # and the run goes on where it was
+
+
+def test_two_cases_needing_information_are_both_asked_in_turn(app, twilio, agent):
+    chat, first = make_nik_case(app, twilio)
+    for answer in ("1", "0001234567891", "3201234505860003"):  # a second case of the same citizen
+        chat.say(answer)
+    chat.photo(document_photo(seed=3))
+    chat.photo(document_photo(seed=4))
+    chat.say("ya")
+    with app.app_context():
+        second = db.session().scalar(select(Case.id).where(Case.id != first))
+    for case_id, item in ((first, "kk"), (second, "ktp")):
+        claimed(app, case_id, agent)
+        act(app, lambda s, c=case_id, i=item: casework.decide(s, s.get(Case, c), s.get(Staff, agent), "need_info",
+                                                              item=i))
+    chat.replies()
+    reply = chat.photo(document_photo(seed=5))[0]  # answers the newest request (the KTP of the second case)
+    assert "sudah kami terima" in reply and "Kartu Keluarga" in reply  # then the first request is asked again
+    reply = chat.photo(document_photo(seed=6))[0]
+    assert "sudah kami terima" in reply
+    with app.app_context():
+        statuses = {c.id: (c.status, c.updated_by_citizen) for c in db.session().scalars(select(Case))}
+    assert statuses == {first: (CaseStatus.SUBMITTED, True), second: (CaseStatus.SUBMITTED, True)}
+
+
+def test_a_need_info_request_the_citizen_cancels_goes_back_to_the_agents(app, twilio, agent):
+    chat, case_id = make_nik_case(app, twilio)
+    claimed(app, case_id, agent)
+    act(app, lambda s: casework.decide(s, s.get(Case, case_id), s.get(Staff, agent), "need_info", item="kk"))
+    chat.replies()
+    chat.say("batal")
+    chat.say("ya")
+    with app.app_context():
+        case = db.session().get(Case, case_id)
+        assert case.status == CaseStatus.SUBMITTED and case.assigned_to is None
+        assert [e.kind for e in case.events][-1] == "need_info_abandoned"
+
+
+def test_a_job_for_a_message_already_handled_leaves_no_marker_behind(app, twilio):
+    """Job B finds its message handled by job A; a marker left by B would keep the next message waiting."""
+    chat = Chat(app, twilio, phone=PHONE)
+    chat.say("halo")
+    with app.app_context():
+        message = db.session().scalar(select(InboundMessage))
+        assert dispatch.enqueue_inbound(message.id, message.citizen_id)  # a second job for a handled message
+    run_jobs(app)
+    assert len(chat.say("menu")) == 1  # the next message got a job of its own at once

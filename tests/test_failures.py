@@ -3,13 +3,17 @@ message is ``failed`` with its reason, the citizen gets one short apology and th
 answered; supervisors see failed messages and sends (count, reason, retry) and /metrics counts them."""
 from __future__ import annotations
 
+import logging
 import re
+import sys
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from bot import create_app, jobs
 from bot.console.auth import create_staff
+from bot.logs import RedactingFilter
 from storage import db
 from storage.models import Conversation, InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
 from storage.staff import AuditLog
@@ -141,3 +145,33 @@ def test_a_worker_that_dies_on_a_message_every_time_gives_up_on_it(app, twilio):
     with app.app_context():
         message = db.session().scalar(select(InboundMessage))
         assert message.status == InboundStatus.FAILED and "worker stopped" in message.failure_reason
+
+
+def test_an_infrastructure_fault_does_not_use_up_the_message_s_attempts(app, twilio, monkeypatch):
+    chat = Chat(app, twilio)
+    chat.send("halo", run=False)
+    with app.app_context():
+        message_id = db.session().scalar(select(InboundMessage.id))
+
+    def database_away(*_args):
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(jobs, "_handle", database_away)
+    for _ in range(5):
+        with app.app_context(), pytest.raises(OperationalError):
+            jobs._attempt(db.session(), message_id)
+    monkeypatch.undo()
+    with app.app_context():
+        message = db.session().get(InboundMessage, message_id)
+        assert (message.status, message.attempts) == (InboundStatus.RECEIVED, 0)
+    assert len(chat.replies()) == 1  # answered once the database is back
+
+
+def test_tracebacks_in_the_logs_carry_no_personal_numbers():
+    try:
+        raise ValueError("could not store NIK 3201234505860003 for +6281234567890")
+    except ValueError:
+        record = logging.LogRecord("t", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    RedactingFilter().filter(record)
+    text = logging.Formatter().format(record)
+    assert "Traceback" in text and "3201234505860003" not in text and "6281234567890" not in text

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 import pytest
 from sqlalchemy import select
 
+from handlers.phones import mask
 from storage import db
 from storage.cases import Case
 from storage.models import Citizen, InboundMessage
@@ -96,3 +97,16 @@ def test_a_quick_reply_button_is_read_from_its_payload(app, twilio):
     assert "membatalkan" in reply["Body"]  # courier's shape: the button's text, not the Body
     with app.app_context():
         assert db.session().scalar(select(InboundMessage.body).where(InboundMessage.message_sid == "SM8")) == "Ubah NIK"
+
+
+def test_change_phone_offers_the_number_only_to_who_has_one(app, twilio):
+    bsuid = {"From": "whatsapp:US.4321", "ExternalUserId": "whatsapp:US.4321"}
+    send(app, twilio, payload("SMa", **bsuid))
+    for i, body in enumerate(("2", "0001234567890")):
+        [reply] = send(app, twilio, payload(f"SMb{i}", Body=body, **bsuid))
+    [question] = [m["Body"] for m in send(app, twilio, payload("SMc", Body="3201234505860003", **bsuid))]
+    assert question.endswith("(contoh: 081234567890).") and "balas *1*" not in question
+    send(app, twilio, payload("SMd", Body="2"))
+    send(app, twilio, payload("SMe", Body="0001234567890"))
+    [question] = [m["Body"] for m in send(app, twilio, payload("SMf", Body="3201234505860003"))]
+    assert f"balas *1* untuk memakai nomor WhatsApp ini ({mask('+14133881111')})" in question

@@ -132,3 +132,16 @@ def test_nothing_is_enqueued_twice_under_a_backlog(app, twilio):
     assert len(twilio.messages) == 40
     with app.app_context():
         assert {m.status for m in db.session().scalars(select(OutboundMessage))} == {OutboundStatus.QUEUED}
+
+
+def test_one_conversation_that_fails_is_counted_but_the_pass_is_clean(app, twilio, monkeypatch):
+    Chat(app, twilio).say("1")
+    idle(app, minutes=31)
+
+    def broken(_conversation_id, _now):
+        raise KeyError("a bug with one conversation")
+
+    monkeypatch.setattr(sweeper, "_conversation", broken)
+    assert sweeper.run_pass(app) is True
+    with app.app_context():
+        assert metrics.snapshot()["sweeper_errors"] == 1

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handlers.worktime import Promise, WorkingCalendar, format_day_id
+from handlers.worktime import Promise, WorkingCalendar, format_day_id, zone_label
 
 WIB = ZoneInfo("Asia/Jakarta")
 CONFIG = {"timezone": "Asia/Jakarta", "days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:00",
@@ -136,3 +136,8 @@ def test_next_opening_properties(dt):
     nxt = CAL.next_opening(dt)
     assert nxt >= dt and CAL.is_open(nxt)
     assert (nxt == dt) is CAL.is_open(dt)
+
+
+@pytest.mark.parametrize("zone, label", [("Asia/Jakarta", "WIB"), ("Asia/Makassar", "WITA"), ("Asia/Jayapura", "WIT")])
+def test_the_promise_names_the_office_s_own_time_zone(zone, label):
+    assert zone_label(ZoneInfo(zone)) == label
