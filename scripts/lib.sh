@@ -25,13 +25,14 @@ find_python() {  # find_python 3.11 -> path of an interpreter of that version
 }
 
 ensure_app_venv() {
-  local stamp=".venv/.requirements-$(sha_of requirements.txt requirements-dev.txt)"
+  # Installs the hash-locked pins (requirements*.lock, made from requirements*.txt; see docs/dependencies.md).
+  local stamp=".venv/.lock-$(sha_of requirements.lock requirements-dev.lock)"
   [ -f "$stamp" ] && return 0
   local py; py="$(find_python 3.11)" || die "Python 3.11 is needed for the app (.venv); install it (e.g. pyenv install 3.11)"
   say "app environment (.venv, $("$py" --version))"
   [ -x .venv/bin/python ] || "$py" -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
-  rm -f .venv/.requirements-*; touch "$stamp"
+  .venv/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements-dev.lock
+  rm -f .venv/.requirements-* .venv/.lock-*; touch "$stamp"
 }
 
 ensure_rasa_venv() {
