@@ -31,10 +31,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
 
-    from bot import api, cli, console, health, live, metrics, queues, simulator, users_cli, webhook
+    from bot import api, cli, console, health, live, metrics, queues, security, simulator, users_cli, webhook
     from storage import db
 
     db.init_app(app)
+    security.init_app(app)
     queues.init_app(app)
     live.init_app(app)
     webhook.init_app(app)
@@ -43,7 +44,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     health.init_app(app)
     api.init_app(app)
     users_cli.init_app(app)
-    if settings.simulator_enabled:
-        simulator.init_app(app)
+    simulator.init_app(app)  # staff only; without SIMULATOR_ENABLED admins only (draft preview)
     console.init_app(app)  # after the blueprints it exempts from CSRF
     return app

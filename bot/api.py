@@ -13,9 +13,10 @@ from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 
-from bot import casework, live
-from bot.console.auth import csrf, staff_for_token
+from bot import accounts, casework, live
+from bot.console.auth import csrf
 from handlers import backoffice as bo
+from handlers import privacy
 from handlers.backoffice import BackofficeError
 from handlers.phones import mask
 from storage import db
@@ -70,16 +71,17 @@ def _authenticate():
     if scheme.lower() != "bearer" or not token:
         raise ApiError("missing bearer token (send 'Authorization: Bearer <token>')", 401, challenge)
     session = db.session()
-    staff = staff_for_token(session, token)
-    if staff is None:
-        raise ApiError("invalid or revoked token", 401,
+    row = accounts.token_for(session, token)
+    if row is None:
+        raise ApiError("invalid, expired or revoked token", 401,
                        {"WWW-Authenticate": 'Bearer realm="pandawa", error="invalid_token"'})
     session.commit()  # last_used_at
-    g.api_staff = staff
+    g.api_staff = accounts.Acting(row.staff.id, row.staff.name, accounts.token_role(row), row.id)
     return None
 
 
-def me() -> Staff:
+def me() -> accounts.Acting:
+    """Who calls: the token's owner, acting with the token's role (never above the owner's)."""
     return g.api_staff
 
 
@@ -115,22 +117,27 @@ def _summary_of(session, case: Case) -> dict:
     return summary(case, _staff_names(session, [case.assigned_to]))
 
 
-def detail(session, case: Case, staff: Staff) -> dict:
-    held = case.assigned_to == staff.id
-    phone = case.citizen.phone
+def detail(session, case: Case, staff) -> dict:
+    """A case; personal data, documents' addresses and the decision note only for its holder or a supervisor."""
+    held = bo.may_see(case, staff)
+    phone = case.citizen.phone if case.citizen else None
     return {
         **_summary_of(session, case),
         **{key: _iso(getattr(case, key)) for key in ("claimed_at", "decided_at", "closed_at")},
-        **{key: getattr(case, key) for key in ("decision_reason", "decision_note", "need_info_item")},
-        "fields": dict(case.fields or {}),
+        **{key: getattr(case, key) for key in ("decision_reason", "need_info_item")},
+        "decision_note": case.decision_note if held else None,
+        "fields": dict(case.fields or {}) if held else privacy.mask_fields(case.fields),
+        "fields_masked": not held,
         "citizen": {"phone": phone if held else mask(phone), "phone_masked": not held,
-                    "whatsapp_user_id": case.citizen.wa_user_id if held else None},
+                    "whatsapp_user_id": case.citizen.wa_user_id if held and case.citizen else None,
+                    "erased": case.citizen is None},
         "documents": [
-            {"id": d.id, "kind": d.kind, "content_type": d.content_type, "size": d.size,
-             "created_at": _iso(d.created_at), "url": url_for("api.document", ticket=case.ticket, document_id=d.id)}
+            {"id": d.id, "kind": d.kind, "content_type": d.content_type, "size": d.size, "created_at": _iso(d.created_at),
+             "url": url_for("api.document", ticket=case.ticket, document_id=d.id) if held else None}
             for d in case.documents
         ],
-        "events": [{"kind": e.kind, "actor": e.actor, "note": e.note, "at": _iso(e.at)} for e in case.events],
+        "events": [{"kind": e.kind, "actor": e.actor, "note": e.note if held else None, "at": _iso(e.at)}
+                   for e in case.events],
     }
 
 

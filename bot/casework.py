@@ -14,12 +14,12 @@ from typing import Callable
 
 from flask import Response, current_app
 
-from bot import dispatch, live
+from bot import dispatch, lifecycle, live
 from flows import conversation
 from handlers import backoffice as bo
+from handlers.cases import ERASURE
 from handlers.notify import notify
-from storage.cases import Case, Document
-from storage.media import MediaStore
+from storage.cases import Case, CaseStatus, Document
 from storage.models import utcnow
 from storage.staff import Staff
 
@@ -44,7 +44,13 @@ def _run(session, case: Case, operation: Callable[[], list[int]]) -> Done:
     return Done(case, outbound_ids)
 
 
+def _reachable(case: Case) -> None:
+    if case.citizen is None:
+        raise bo.BackofficeError("the citizen's personal data was erased: nothing can be sent to them", 409)
+
+
 def _tell(session, case: Case, text: str, template: str, status_word: str, agent: Staff | None = None) -> int:
+    _reachable(case)
     row = notify(session, case.citizen, text, _product(), utcnow(), template,
                  {"ticket": case.ticket, "status": status_word})
     row.agent_id = agent.id if agent else None
@@ -80,16 +86,22 @@ def decide(session, case: Case, staff: Staff, decision: str, note: str = "", rea
         result = bo.decide(session, case, staff, decision, product, flow, note, reason, item, channel)
         text = result.text
         if result.reopen:
+            _reachable(case)
             text += "\n\n" + conversation.reopen_at(session, case.citizen, flow, result.reopen, case.id, product,
                                                     utcnow())
         return [_tell(session, case, text, "case_update", result.status_word)]
 
-    return _run(session, case, operation)
+    done = _run(session, case, operation)
+    if case.service == ERASURE and case.status == CaseStatus.APPROVED:
+        lifecycle.erase_later(case.citizen_id)  # once the confirmation has left, everything about them goes
+    return done
 
 
 def close(session, case: Case, staff: Staff, channel: str = "console") -> Done:
     def operation() -> list[int]:
         question = bo.close(session, case, staff, _product(), channel)
+        if case.citizen is None:  # erased (on request, or by retention): closed without a survey
+            return []
         conversation.ask_survey(session, case.citizen, case.id, utcnow())
         return [_tell(session, case, question, "satisfaction", "-")]
 
@@ -99,6 +111,7 @@ def close(session, case: Case, staff: Staff, channel: str = "console") -> Done:
 def message(session, case: Case, staff: Staff, text: str, channel: str = "console") -> Done:
     """An agent writes to the citizen (the bot is silent meanwhile)."""
     def operation() -> list[int]:
+        bo.holder_or_supervisor(case, staff)
         outbound_id = _tell(session, case, bo.message_text(text), "case_update", "pesan", agent=staff)
         _take_over(session, case, staff, channel)
         bo.audit(session, staff, "message", case.id, channel=channel)
@@ -108,17 +121,25 @@ def message(session, case: Case, staff: Staff, text: str, channel: str = "consol
 
 
 def _take_over(session, case: Case, staff: Staff, channel: str) -> None:
+    _reachable(case)
     if conversation.take_over(session, case.citizen, utcnow()):
         bo.event(session, case, "handoff", staff)
         bo.audit(session, staff, "take_over", case.id, channel=channel)
 
 
 def take_over(session, case: Case, staff: Staff, channel: str = "console") -> Done:
-    return _run(session, case, lambda: _take_over(session, case, staff, channel) or [])
+    def operation() -> list[int]:
+        bo.holder_or_supervisor(case, staff)
+        _take_over(session, case, staff, channel)
+        return []
+
+    return _run(session, case, operation)
 
 
 def hand_back(session, case: Case, staff: Staff, channel: str = "console") -> Done:
     def operation() -> list[int]:
+        bo.holder_or_supervisor(case, staff)
+        _reachable(case)
         if not conversation.hand_back(session, case.citizen, utcnow()):
             raise bo.BackofficeError("the bot is not paused for this citizen")
         bo.event(session, case, "handback", staff)
@@ -129,13 +150,16 @@ def hand_back(session, case: Case, staff: Staff, channel: str = "console") -> Do
 
 
 def document(session, case: Case, document_id: int, staff: Staff, channel: str = "console") -> Response:
-    """A document of this case, to staff only: audited, never cached, never sniffed into another type."""
+    """A document of this case, to its holder or a supervisor only: audited, never cached, never
+    sniffed into another type."""
+    if not bo.may_see(case, staff):
+        raise bo.BackofficeError("documents are for the agent holding this case (or a supervisor)", 403)
     doc = session.get(Document, document_id)
     if doc is None or doc.case_id != case.id:
         raise bo.BackofficeError(f"case {case.ticket} has no document {document_id}", 404)
     try:
-        content = MediaStore(current_app.config["SETTINGS"].media_dir).read(doc.sha256)
-    except (FileNotFoundError, ValueError):
+        content = current_app.config["SETTINGS"].media_store().read(doc.sha256)
+    except (FileNotFoundError, ValueError):  # a missing file, or one that does not decrypt (MediaKeyError)
         log.error("document id=%s: stored file is missing", doc.id)
         raise bo.BackofficeError(f"the file of document {document_id} is missing from the media store", 404) from None
     bo.audit(session, staff, "view_document", case.id, detail=f"document {doc.id}", channel=channel)

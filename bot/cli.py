@@ -8,7 +8,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from rq import SimpleWorker
 
-from bot import queues
+from bot import lifecycle, queues
 from bot import sweeper as sweeper_mod
 from bot.registry_cli import registry_cli
 from storage.migrate import downgrade, upgrade
@@ -50,6 +50,23 @@ def worker(queue_names: str, burst: bool, sweeper: bool) -> None:
         stop.set()
 
 
+@click.command("purge")
+@with_appcontext
+def purge_command() -> None:
+    """Remove personal data past its retention now (the sweeper does it once a day)."""
+    click.echo(lifecycle.purge())
+
+
+media_cli = AppGroup("media", help="Citizens' stored documents (encrypted at rest).")
+
+
+@media_cli.command("rekey")
+def media_rekey() -> None:
+    """Encrypt every stored document under the first key of MEDIA_KEYS (after a key rotation)."""
+    changed = current_app.config["SETTINGS"].media_store().rekey()
+    click.echo(f"re-encrypted {changed} file(s) under key {current_app.config['SETTINGS'].media_keys[0][0]!r}")
+
+
 @click.command("sweep")
 @with_appcontext
 def sweep_command() -> None:
@@ -62,3 +79,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(worker)
     app.cli.add_command(sweep_command)
+    app.cli.add_command(purge_command)
+    app.cli.add_command(media_cli)

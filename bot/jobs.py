@@ -34,13 +34,13 @@ from bot.settings import MESSAGE_MARGIN
 from flows import conversation
 from flows.dialogue import prepare, reply
 from handlers.cases import schedule, schedule_without_sla
+from handlers import phones
 from handlers.catalog import catalog
 from handlers.context import Context, MediaItem
 from handlers.media import Deadline, fetch_and_check
 from nlu.client import NLUClient
 from storage import db, keys
 from storage.cases import Case
-from storage.media import MediaStore
 from storage.models import InboundMessage, InboundStatus, OutboundMessage, utcnow
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,8 @@ def nlu_client() -> NLUClient:
     app = current_app._get_current_object()
     if "nlu" not in app.extensions:
         timeout = app.config["PRODUCT"].nlu.timeout
-        app.extensions["nlu"] = NLUClient(app.config["SETTINGS"].rasa_url, timeout=timeout)
+        settings = app.config["SETTINGS"]
+        app.extensions["nlu"] = NLUClient(settings.rasa_url, timeout=timeout, token=settings.rasa_token)
     return app.extensions["nlu"]
 
 
@@ -91,7 +92,7 @@ def media_checker(deadline: Deadline, cache: dict) -> Callable[[int, dict, list[
                              kind=checked.kind, content_type=checked.content_type, size=checked.size,
                              width=checked.width, height=checked.height, sharpness=checked.sharpness)
             if checked.ok:
-                item.sha256, _ = MediaStore(settings.media_dir).save(checked.content)
+                item.sha256, _ = settings.media_store().save(checked.content)
             log.info("media index=%d kind=%s ok=%s problem=%s size=%d", index, checked.kind, checked.ok,
                      checked.problem, checked.size)
             cache[key] = item
@@ -100,13 +101,13 @@ def media_checker(deadline: Deadline, cache: dict) -> Callable[[int, dict, list[
     return check
 
 
-def _configuration(session, state: dict, params: dict) -> tuple:
-    """The product and flows for this message: the published ones (drafts for a simulator preview),
-    with a run in progress kept on the flow version it started with."""
+def _configuration(session, state: dict, params: dict, phone: str | None) -> tuple:
+    """The product and flows for this message: the published ones (drafts for a simulator preview,
+    which only the simulator's own numbers get), with a run in progress kept on the version it started with."""
     app = current_app._get_current_object()
     live.refresh(app)  # cheap: one look at a counter in Redis (and at the database every few seconds)
     product, flow_set = app.config["PRODUCT"], live.flows(app)
-    if params.get("PandawaPreview") == "1" and app.config["SETTINGS"].simulator_enabled:
+    if params.get("PandawaPreview") == "1" and phones.is_simulated(phone):
         try:
             product, flow_set = live.preview(app)
         except ValueError as exc:  # a draft with problems: answer with what is published
@@ -134,7 +135,7 @@ def _decide(session, message_id: int, deadline: Deadline, media_cache: dict) -> 
     body = message.params.get("ButtonPayload") or message.params.get("ButtonText") or message.body
     media, params, profile_name = list(message.media), dict(message.params), message.citizen.profile_name
     received_at = message.received_at
-    product, flow_set = _configuration(session, state, params)
+    product, flow_set = _configuration(session, state, params, message.citizen.phone)
     session.rollback()  # end the read transaction before the slow calls
 
     prepared = prepare(state, body, media, params, product, flow_set, catalog().validators, nlu_client(),

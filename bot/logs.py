@@ -8,9 +8,11 @@ from __future__ import annotations
 import logging
 import re
 
-# 8+ digits, optionally with a leading + and spaces/dashes inside (phone numbers, NIK, KK, card numbers),
-# not inside a hex identifier (job and worker ids).
-_LONG_NUMBER = re.compile(r"(?<![0-9a-fA-F-])\+?\d[\d \-]{6,}\d(?![0-9a-fA-F-])")
+# 8+ digits in a run, a single separator (space, dot, dash, slash, underscore, comma, no-break space)
+# allowed between two digits: phone numbers, NIK, KK and card numbers however people write them, glued
+# to letters or URL-encoded too. A hex identifier (job ids) rarely holds 8 digits in a row; when it
+# does, that part is masked: a log is less handy, never leaking.
+_LONG_NUMBER = re.compile(r"(?<!\d)\d(?:[ .\-/_,\u00a0]?\d){7,}(?!\d)")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 

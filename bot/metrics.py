@@ -3,10 +3,11 @@ text format, with gauges read from the database (failed messages and sends) and 
 No personal data: only event names and counts."""
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 
-from flask import Blueprint, Flask, Response
+from flask import Blueprint, Flask, Response, abort, current_app, request
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
@@ -36,6 +37,23 @@ def failure_counts(session) -> dict[str, int]:
     outbound = session.scalar(select(func.count()).select_from(OutboundMessage)
                               .where(OutboundMessage.status.in_(OutboundStatus.NOT_DELIVERED)))
     return {"inbound_failed": inbound or 0, "outbound_not_delivered": outbound or 0}
+
+
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+@bp.before_request
+def _loopback_or_token():
+    """Counts of failures and queues are for the operator's scraper: METRICS_TOKEN, or loopback when no
+    proxy stands in front (behind one, every request would look local)."""
+    settings = current_app.config["SETTINGS"]
+    if request.remote_addr in LOOPBACK and not settings.trusted_proxies:
+        return None
+    expected = settings.metrics_token
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if expected and scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), expected):
+        return None
+    abort(403)
 
 
 @bp.get("/metrics")

@@ -3,15 +3,20 @@
 Secrets are never given an insecure default: a missing SECRET_KEY stops the app at start-up.
 Without Twilio credentials the system runs in *local mode*: outbound messages go to a local outbox
 (shown in the simulator) and the simulator signs its webhooks with a token derived from SECRET_KEY.
+The simulator is off unless SIMULATOR_ENABLED is set, and may not be with Twilio credentials.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+
+from storage.media import KEY_ID, MediaStore
 
 
 # What one message may take besides its media: the NLU (3 s, twice at most) and the database.
@@ -97,16 +102,52 @@ class Settings:
     media_allowed_hosts: tuple[str, ...] = ()
     # This deployment's approved WhatsApp templates (TWILIO_CONTENT_SID_<NAME>), over config.yml's.
     content_sids: dict = field(default_factory=dict)
+    # The Rasa server's --auth-token (its API refuses requests without it); empty: none.
+    rasa_token: str = ""
+    # /metrics answers loopback clients (when no proxy stands in front), and others with this bearer token.
+    metrics_token: str = ""
+    # How many proxies in front set X-Forwarded-For (0: none; then REMOTE_ADDR is the client).
+    trusted_proxies: int = 0
+    # Console sessions end after this long without a page the person asked for.
+    session_idle_minutes: int = 30
+    # Session cookies only over HTTPS (on by default when PUBLIC_BASE_URL is https).
+    cookie_secure: bool = False
+    # Keys that encrypt stored documents (MEDIA_KEYS): (id, 32 bytes), the first one encrypts.
+    media_keys: tuple = ()
 
     @property
     def outbound_max_attempts(self) -> int:
         return len(self.outbound_retry_intervals) + 1
+
+    def media_store(self) -> MediaStore:
+        """Citizens' documents, encrypted at rest with MEDIA_KEYS."""
+        return MediaStore(self.media_dir, self.media_keys)
 
 
 def parse_content_sids(env: Mapping[str, str]) -> dict[str, str]:
     prefix = "TWILIO_CONTENT_SID_"
     return {key[len(prefix):].lower(): value.strip() for key, value in env.items()
             if key.startswith(prefix) and value.strip()}
+
+
+def parse_media_keys(value: str | None, secret_key: str, local_mode: bool) -> tuple[tuple[str, bytes], ...]:
+    """``id:base64(32 bytes),…`` (the first one encrypts). In local mode a key derived from SECRET_KEY."""
+    if not (value or "").strip():
+        if not local_mode:
+            raise ConfigError("MEDIA_KEYS is missing: documents are encrypted at rest. Make a key with "
+                              "python -c \"import os,base64;print('k1:'+base64.b64encode(os.urandom(32)).decode())\"")
+        return (("local", hmac.new(secret_key.encode(), b"pandawa-media", hashlib.sha256).digest()),)
+    keys = []
+    for part in value.split(","):
+        key_id, _, encoded = part.strip().partition(":")
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if not KEY_ID.match(key_id) or len(key) != 32:
+            raise ConfigError("MEDIA_KEYS must be id:base64key pairs, each key 32 bytes (e.g. k2:…,k1:…)")
+        keys.append((key_id, key))
+    return tuple(keys)
 
 
 def _check_deadlines(settings: "Settings") -> None:
@@ -165,7 +206,7 @@ def load_settings(environ: Mapping[str, str] | None = None, instance_path: str |
         twilio_whatsapp_number=env.get("TWILIO_WHATSAPP_NUMBER") or "whatsapp:+14155238886",
         twilio_api_base=(env.get("TWILIO_API_BASE") or "").rstrip("/") or None,
         local_mode=local_mode,
-        simulator_enabled=parse_bool(env.get("SIMULATOR_ENABLED"), local_mode),
+        simulator_enabled=parse_bool(env.get("SIMULATOR_ENABLED"), False),
         twilio_timeout=parse_float(env.get("TWILIO_TIMEOUT"), 10.0),
         outbound_retry_intervals=parse_int_list(env.get("OUTBOUND_RETRY_INTERVALS"), (2, 10, 30, 120, 300)),
         media_timeout=parse_float(env.get("MEDIA_TIMEOUT"), 20.0),
@@ -178,6 +219,16 @@ def load_settings(environ: Mapping[str, str] | None = None, instance_path: str |
         max_request_bytes=parse_int(env.get("MAX_REQUEST_BYTES"), 256 * 1024),
         media_allowed_hosts=tuple(h.strip() for h in (env.get("MEDIA_ALLOWED_HOSTS") or "").split(",") if h.strip()),
         content_sids=parse_content_sids(env),
+        session_idle_minutes=parse_int(env.get("SESSION_IDLE_MINUTES"), 30),
+        rasa_token=(env.get("RASA_TOKEN") or "").strip(),
+        media_keys=parse_media_keys(env.get("MEDIA_KEYS"), secret_key, local_mode),
+        metrics_token=(env.get("METRICS_TOKEN") or "").strip(),
+        trusted_proxies=parse_int(env.get("TRUSTED_PROXIES"), 0),
+        cookie_secure=parse_bool(env.get("SESSION_COOKIE_SECURE"),
+                                 (env.get("PUBLIC_BASE_URL") or "").startswith("https://")),
     )
     _check_deadlines(settings)
+    if settings.simulator_enabled and not local_mode:
+        raise ConfigError("SIMULATOR_ENABLED is for development without Twilio credentials: unset it "
+                          "(admins preview drafts from the console without it)")
     return settings

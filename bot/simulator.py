@@ -1,29 +1,40 @@
-"""Local WhatsApp simulator: a person types as a citizen; the message goes through the same signed
-webhook, queue and worker as Twilio's. Attachments are served to the worker like Twilio media,
-behind basic auth with the (local) account SID and auth token.
+"""The WhatsApp simulator: a staff member writes as a made-up citizen; the message goes through the same
+signed webhook, queue and worker as Twilio's. Attachments are served to the worker like Twilio media,
+behind basic auth with the account SID and auth token.
 
-Enabled in local mode (no Twilio credentials) or with SIMULATOR_ENABLED=1: anyone who can open it
-can write as any number, so it is never on by default in production.
+A developer tool, never a door:
+- it needs a staff login: with ``SIMULATOR_ENABLED`` (development) any staff member may use it,
+  otherwise only admins, to try drafts before publishing ("Pratinjau draf");
+- it only ever writes as numbers it made up itself, in a reserved range (handlers.phones.SIMULATOR_PREFIX,
+  unassigned in Indonesia's numbering plan), one or more per login session: it cannot pose as a
+  citizen nor read anyone else's conversation;
+- replies to those numbers are never handed to Twilio (bot.outbound keeps them in the local outbox);
+- ``SIMULATOR_ENABLED`` with Twilio credentials stops the start-up (bot.settings).
 """
 from __future__ import annotations
 
 import hmac
+import json
 import mimetypes
-import os
 import secrets
+import time
 from pathlib import Path
 
 import requests
-from flask import Blueprint, Flask, Response, abort, current_app, jsonify, render_template, request, send_file
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, render_template, request, session
+from flask_login import current_user
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from handlers import phones
 from storage import db
 from storage.models import Citizen, InboundMessage, OutboundMessage
+from storage.staff import Role
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 MEDIA_TOKEN_BYTES = 24
+SESSION_KEY = "simulator_numbers"
+MAX_NUMBERS = 20
 
 
 def _media_dir() -> Path:
@@ -55,32 +66,74 @@ def post_signed(path: str, form: dict[str, str]) -> requests.Response:
     return requests.post(url, data=form, headers={"X-Twilio-Signature": signature}, timeout=10)
 
 
+@bp.before_request
+def _staff_only():
+    """Everything but the media the worker fetches (basic auth) needs a staff login; without
+    SIMULATOR_ENABLED only admins may use it (to preview drafts)."""
+    if request.endpoint == "simulator.media":
+        return None
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()
+    if not current_app.config["SETTINGS"].simulator_enabled and not current_user.at_least(Role.ADMIN):
+        abort(403)
+    return None
+
+
+def _numbers() -> list[str]:
+    return list(session.get(SESSION_KEY) or [])
+
+
+def _new_number() -> str:
+    numbers = _numbers()
+    number = phones.simulator_number()
+    session[SESSION_KEY] = (numbers + [number])[-MAX_NUMBERS:]
+    return number
+
+
+def _mine(phone: str) -> str:
+    """One of this session's own made-up numbers, or 403: the simulator never talks as anyone else."""
+    if phone not in _numbers():
+        abort(403)
+    return phone
+
+
 @bp.get("/")
 def page():
-    return render_template("simulator.html", menu=current_app.config["PRODUCT"].menu)
+    numbers = _numbers() or [_new_number()]
+    return render_template("simulator.html", menu=current_app.config["PRODUCT"].menu, numbers=numbers,
+                           preview_only=not current_app.config["SETTINGS"].simulator_enabled)
+
+
+@bp.post("/numbers")
+def new_number():
+    """Another made-up citizen (e.g. to start a conversation from the beginning)."""
+    return jsonify(phone=_new_number())
 
 
 @bp.post("/send")
 def send():
-    try:
-        phone = phones.to_e164(request.form.get("phone", ""))
-    except phones.InvalidNumber:
-        return jsonify(error="Nomor HP tidak valid (contoh: 081234567890)."), 400
+    phone = _mine(request.form.get("phone", ""))
     body = request.form.get("body", "")
     media = []
     upload = request.files.get("file")
     if upload and upload.filename:
+        # Encrypted like every document (an admin may preview with a real KTP photo); the token file
+        # only says which stored content it serves. The daily purge removes both after a day.
         token = secrets.token_urlsafe(MEDIA_TOKEN_BYTES)
         content_type = upload.mimetype or mimetypes.guess_type(upload.filename)[0] or "application/octet-stream"
-        upload.save(_media_dir() / token)
-        (_media_dir() / f"{token}.type").write_text(content_type)
+        digest, _ = current_app.config["SETTINGS"].media_store().save(upload.read())
+        (_media_dir() / token).write_text(json.dumps({"sha256": digest, "content_type": content_type}))
         media.append((f"{current_app.config['SETTINGS'].public_base_url}/simulator/media/{token}", content_type))
     if not body.strip() and not media:
         return jsonify(error="Tulis pesan atau lampirkan foto."), 400
     form = twilio_form(phone, body, request.form.get("name", ""), media)
-    if request.form.get("preview") == "1":  # "Pratinjau draf": the worker answers with the admins' drafts
+    preview = request.form.get("preview") == "1" or not current_app.config["SETTINGS"].simulator_enabled
+    if preview:  # "Pratinjau draf": the worker answers with the admins' drafts
         form["PandawaPreview"] = "1"
-    response = post_signed("/whatsapp/inbound", form)
+    try:
+        response = post_signed("/whatsapp/inbound", form)
+    except requests.RequestException as exc:
+        return jsonify(error=f"webhook unreachable at PUBLIC_BASE_URL ({type(exc).__name__})"), 502
     if response.status_code != 200:
         return jsonify(error=f"webhook answered {response.status_code}: {response.text.strip()}"), 502
     return jsonify(ok=True, phone=phone)
@@ -88,21 +141,18 @@ def send():
 
 @bp.get("/messages")
 def messages():
-    try:
-        phone = phones.to_e164(request.args.get("phone", ""))
-    except phones.InvalidNumber:
-        return jsonify(error="invalid phone"), 400
-    session = db.session()
-    citizen = session.scalar(select(Citizen).where(Citizen.phone == phone))
+    phone = _mine(request.args.get("phone", ""))
+    session_ = db.session()
+    citizen = session_.scalar(select(Citizen).where(Citizen.phone == phone))
     if citizen is None:
         return jsonify(messages=[])
     items = [
         {"direction": "in", "id": m.id, "body": m.body, "at": m.received_at.isoformat(), "status": m.status,
          "media": len(m.media)}
-        for m in session.scalars(select(InboundMessage).where(InboundMessage.citizen_id == citizen.id))
+        for m in session_.scalars(select(InboundMessage).where(InboundMessage.citizen_id == citizen.id))
     ] + [
         {"direction": "out", "id": m.id, "body": m.body, "at": m.created_at.isoformat(), "status": m.status, "media": 0}
-        for m in session.scalars(select(OutboundMessage).where(OutboundMessage.citizen_id == citizen.id))
+        for m in session_.scalars(select(OutboundMessage).where(OutboundMessage.citizen_id == citizen.id))
     ]
     items.sort(key=lambda item: (item["at"], item["direction"] == "out"))
     return jsonify(messages=items)
@@ -120,8 +170,28 @@ def media(token: str):
     path = _media_dir() / token
     if not path.is_file():
         abort(404)
-    content_type = (_media_dir() / f"{token}.type").read_text()
-    return send_file(os.fspath(path), mimetype=content_type)
+    entry = json.loads(path.read_text())
+    try:
+        content = s.media_store().read(entry["sha256"])
+    except (FileNotFoundError, ValueError):
+        abort(404)
+    return Response(content, mimetype=entry["content_type"], headers={"Cache-Control": "no-store"})
+
+
+def purge_uploads(app: Flask, older_than_seconds: float = 86400) -> list[str]:
+    """Remove the simulator's upload tokens older than a day; returns the content hashes they served."""
+    folder, hashes = Path(app.instance_path) / "simulator-media", []
+    if not folder.is_dir():
+        return hashes
+    limit = time.time() - older_than_seconds
+    for path in folder.iterdir():
+        if path.is_file() and path.stat().st_mtime < limit:
+            try:
+                hashes.append(json.loads(path.read_text())["sha256"])
+            except (ValueError, KeyError):
+                pass  # an older format: the file itself goes
+            path.unlink()
+    return hashes
 
 
 def init_app(app: Flask) -> None:

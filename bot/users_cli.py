@@ -1,4 +1,4 @@
-"""Staff accounts from the command line: `flask --app bot users create|token|revoke|list|unlock`.
+"""Staff accounts from the command line: `flask --app bot users create|password|token|tokens|revoke|list|unlock`.
 
 Passwords are asked for (hidden) unless given with --password; a token is printed once, as the last
 line of the output, and only its hash is stored. Every change writes an audit row (channel ``cli``).
@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.console.auth import create_staff, new_token
+from bot import accounts
 from handlers.backoffice import audit
 from storage import db
 from storage.models import as_utc, utcnow
@@ -31,7 +31,7 @@ def _staff(session, name: str) -> Staff:
 @click.argument("name")
 @click.option("--role", required=True, help=f"One of: {', '.join(Role.ALL)}.")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="At least 10 characters (asked for, hidden, when left out).")
+              help=f"At least {accounts.PASSWORD_MIN} characters of two kinds (asked for, hidden, when left out).")
 def create(name: str, role: str, password: str) -> None:
     """Create the staff member NAME (the login name)."""
     name = name.strip()
@@ -41,11 +41,11 @@ def create(name: str, role: str, password: str) -> None:
     if session.scalar(select(Staff.id).where(Staff.name == name)) is not None:
         raise click.ClickException(f"a staff member named {name!r} already exists")
     try:
-        staff = create_staff(session, name, role, password)
+        staff = accounts.create_staff(session, name, role, password)
         session.flush()
         audit(session, None, "create_staff", detail=f"staff {staff.id} ({role})", channel="cli")
         session.commit()
-    except ValueError as exc:  # bad role, short password
+    except accounts.AccountError as exc:  # bad role, weak password
         session.rollback()
         raise click.ClickException(str(exc)) from None
     except IntegrityError:  # created meanwhile by someone else
@@ -56,31 +56,71 @@ def create(name: str, role: str, password: str) -> None:
 
 @users_cli.command("token")
 @click.argument("name")
-def token(name: str) -> None:
+@click.option("--role", default=None, help="What the token may do (default: the owner's role; never above it).")
+@click.option("--days", default=accounts.TOKEN_DAYS, show_default=True, type=int, help="How long the token lives.")
+@click.option("--label", default="", help="What the token is for (shown in `users tokens`).")
+def token(name: str, role: str | None, days: int, label: str) -> None:
     """Issue a new API bearer token for NAME (printed once, on the last line)."""
     session = db.session()
     staff = _staff(session, name)
     if not staff.active:
         raise click.ClickException(f"{name!r} is deactivated; no token issued")
-    value = new_token(session, staff)
-    audit(session, None, "new_token", detail=f"staff {staff.id}", channel="cli")
+    try:
+        value = accounts.new_token(session, staff, role, days, label[:64])
+    except accounts.AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    session.flush()
+    audit(session, None, "new_token", detail=f"staff {staff.id} role {role or staff.role} days {days}", channel="cli")
     session.commit()
-    click.echo(f"API token for {name!r} ({staff.role}); it is shown only now, keep it secret:")
+    click.echo(f"API token for {name!r} ({role or staff.role}, {days} days); it is shown only now, keep it secret:")
     click.echo(value)
+
+
+@users_cli.command("tokens")
+@click.argument("name")
+def tokens(name: str) -> None:
+    """NAME's API tokens: id, label, role, expiry, last use, revoked."""
+    session = db.session()
+    staff = _staff(session, name)
+    rows = session.scalars(select(ApiToken).where(ApiToken.staff_id == staff.id).order_by(ApiToken.id)).all()
+    click.echo(f"{'id':>5}  {'label':<20}  {'role':<10}  {'expires':<16}  {'last used':<16}  revoked")
+    for row in rows:
+        stamp = lambda value: f"{as_utc(value):%Y-%m-%d %H:%M}" if value else "-"  # noqa: E731
+        click.echo(f"{row.id:>5}  {(row.label or '-')[:20]:<20}  {accounts.token_role(row):<10}  "
+                   f"{stamp(row.expires_at):<16}  {stamp(row.last_used_at):<16}  {'yes' if row.revoked else 'no'}")
 
 
 @users_cli.command("revoke")
 @click.argument("name")
-def revoke(name: str) -> None:
-    """Revoke every API token of NAME."""
+@click.option("--token", "token_id", type=int, default=None, help="Revoke only this token (see `users tokens`).")
+def revoke(name: str, token_id: int | None) -> None:
+    """Revoke NAME's API tokens: one (--token ID) or all."""
     session = db.session()
     staff = _staff(session, name)
-    count = session.execute(
-        update(ApiToken).where(ApiToken.staff_id == staff.id, ApiToken.revoked.is_(False)).values(revoked=True)
-    ).rowcount
-    audit(session, None, "revoke_tokens", detail=f"staff {staff.id}: {count}", channel="cli")
+    query = update(ApiToken).where(ApiToken.staff_id == staff.id, ApiToken.revoked.is_(False))
+    if token_id is not None:
+        query = query.where(ApiToken.id == token_id)
+    count = session.execute(query.values(revoked=True)).rowcount
+    audit(session, None, "revoke_tokens", detail=f"staff {staff.id}: {count}" + (f" (token {token_id})" if token_id else ""),
+          channel="cli")
     session.commit()
     click.echo(f"revoked {count} token(s) of {name!r}")
+
+
+@users_cli.command("password")
+@click.argument("name")
+@click.option("--password", prompt="New password", hide_input=True, confirmation_prompt=True)
+def password(name: str, password: str) -> None:
+    """Set NAME's password (every console session of NAME ends)."""
+    session = db.session()
+    staff = _staff(session, name)
+    try:
+        accounts.set_password(session, staff, password)
+    except accounts.AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    audit(session, None, "password_reset", detail=f"staff {staff.id}", channel="cli")
+    session.commit()
+    click.echo(f"password of {name!r} set; their sessions have ended")
 
 
 @users_cli.command("list")
@@ -106,7 +146,7 @@ def unlock(name: str) -> None:
     """Clear NAME's lock-out after failed logins."""
     session = db.session()
     staff = _staff(session, name)
-    staff.locked_until, staff.failed_logins = None, 0
+    accounts.unlock(session, staff)
     audit(session, None, "unlock", detail=f"staff {staff.id}", channel="cli")
     session.commit()
     click.echo(f"unlocked {name!r}")

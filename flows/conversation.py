@@ -26,7 +26,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Callable, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -147,6 +147,28 @@ def set_aside(session, citizen_id: int, now: datetime) -> None:
     for key in ("offered", "survey", "survey_comment", "survey_asked_at"):
         state.pop(key, None)
     save(conversation, state, now, active_flow=None, reminded_at=None)
+
+
+def forget(session, citizen_ids: list[int]) -> int:
+    """The conversations of citizens whose data is erased (retention, or their own request)."""
+    if not citizen_ids:
+        return 0
+    return session.execute(delete(Conversation).where(Conversation.citizen_id.in_(citizen_ids))).rowcount
+
+
+def drop_abandoned(session, older_than: datetime, now: datetime, limit: int = 500) -> int:
+    """Runs put aside and never resumed: their answers (personal data) are dropped; a request an
+    officer was waiting for goes back to the agents."""
+    rows = session.scalars(select(Conversation).where(Conversation.last_activity_at < older_than)
+                           .order_by(Conversation.id).limit(limit)).all()
+    dropped = 0
+    for row in rows:
+        state = state_of(row)
+        dropped += int("paused_run" in state or "run" in state)
+        engine.drop_paused(session, state)
+        engine.abandon(session, state.pop("run", None))
+        save(row, state, now, active_flow=None, last_activity_at=None)  # no run left to wait for: not picked again
+    return dropped
 
 
 def idle_since(conversation: Conversation, now: datetime) -> timedelta:

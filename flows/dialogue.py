@@ -28,7 +28,7 @@ from nlu.client import NLUClient, NLUUnavailable
 from storage.models import as_utc
 from storage.staff import Satisfaction
 
-GLOBAL_IN_FLOW = ("cancel", "help", "human_agent")
+GLOBAL_IN_FLOW = ("cancel", "help", "human_agent", "erase_data")
 NLU_MIN_CONFIDENCE_IN_FLOW = 0.6
 SURVEY_RATINGS = ("1", "2", "3", "4")
 
@@ -221,4 +221,6 @@ def _outside_flow(ctx: Context, state: dict, prepared: Prepared) -> list[str]:
         return replies
     if understanding.kind == "human_agent":
         return engine.request_officer(ctx, None)
+    if understanding.kind == "erase_data":
+        return engine.request_erasure(ctx)
     return reply_for(understanding, state, ctx.product)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from flows.definition import Flow, FlowError, Step
 from flows.router import normalise
-from handlers.cases import attach_update, need_info_abandoned, open_handoff_case
+from handlers.cases import attach_update, need_info_abandoned, open_erasure_case, open_handoff_case
 from handlers.context import Context, MediaItem
 from handlers.phones import mask
 from handlers.product import Product
@@ -154,6 +154,12 @@ def request_officer(ctx: Context, flow: Flow | None) -> list[str]:
     return [text(ctx.product, flow, "handoff_started")]
 
 
+def request_erasure(ctx: Context) -> list[str]:
+    """'Hapus data saya': a case an officer confirms; the run in progress, if any, goes on meanwhile."""
+    case = open_erasure_case(ctx)
+    return [ctx.product.text("erasure_requested", ticket=case.ticket)]
+
+
 def _need_info_done(ctx: Context, state: dict) -> list[str]:
     """The officer's item was sent: attach it to the case; then the next officer's request waiting for
     this citizen, else the run that was in progress before."""
@@ -203,6 +209,8 @@ def handle(ctx: Context, state: dict, inp: Input) -> list[str]:
         return [text(ctx.product, flow, "help_in_flow") + "\n\n" + prompt(ctx.product, flow, step, run)]
     if inp.kind == "human_agent":
         return request_officer(ctx, flow)
+    if inp.kind == "erase_data":
+        return request_erasure(ctx) + [prompt(ctx.product, flow, step, run)]
     consume = {"text": _text, "choice": _choice, "photo": _photo, "confirm": _confirm}[step.type]
     return consume(ctx, state, flow, step, run, inp)
 

@@ -41,14 +41,16 @@ def _limit_key(ctx: Context) -> str:
 
 
 def identify_member(ctx: Context, run: dict) -> str:
-    """Card number or NIK plus date of birth. No match and a wrong date give the same outcome."""
+    """Card number and date of birth, or NIK and date of birth from the registered phone (registry.identify).
+    Every failure gives the same outcome, counted against the sender's hourly limit."""
     limit = ctx.product.lookup_failures_per_hour
     failures = int(ctx.redis.get(_limit_key(ctx)) or 0)
     if failures >= limit:
         log.info("lookup refused: citizen_id=%s over the failure limit", ctx.citizen.id)
         return "rate_limited"
     values = run["values"]
-    member = reg.identify(reg.LocalRegistry(ctx.session), values["id_number"], date.fromisoformat(values["birth_date"]))
+    member = reg.identify(reg.LocalRegistry(ctx.session), values["id_number"], date.fromisoformat(values["birth_date"]),
+                          ctx.citizen.phone)
     if member is None:
         pipe = ctx.redis.pipeline()
         pipe.incr(_limit_key(ctx))

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import update
+from sqlalchemy.orm import object_session
 
-from handlers.cases import HANDOFF
+from handlers.cases import ERASURE, HANDOFF
 from handlers.product import Product
 from storage.cases import Case, CaseEvent, CaseStatus
 from storage.models import as_utc, utcnow
@@ -58,9 +59,20 @@ def event(session, case: Case, kind: str, staff: Staff | None, note: str | None 
     session.add(CaseEvent(case_id=case.id, kind=kind, actor=staff.name if staff else "system", note=note))
 
 
+def may_see(case: Case, staff: Staff) -> bool:
+    """Who sees a case's personal data unmasked, its documents and the conversation: its holder, or a supervisor."""
+    return case.assigned_to == staff.id or staff.at_least(Role.SUPERVISOR)
+
+
 def holder_or_supervisor(case: Case, staff: Staff) -> None:
-    if case.assigned_to != staff.id and not staff.at_least(Role.SUPERVISOR):
-        raise BackofficeError("only the agent holding this case (or a supervisor) may do this", 403)
+    """Only the holder (or a supervisor) acts on a case; anyone else is told who holds it."""
+    if may_see(case, staff):
+        return
+    if case.assigned_to is None:
+        raise BackofficeError("claim this case first: only the agent holding it (or a supervisor) may do this")
+    holder = object_session(case).get(Staff, case.assigned_to)
+    raise BackofficeError(f"this case is held by {holder.name if holder else 'another agent'}: only they "
+                          "(or a supervisor) may do this", 403)
 
 
 def title(case: Case, product: Product) -> str:
@@ -117,18 +129,19 @@ def askable_steps(flow) -> list:
 def decide(session, case: Case, staff: Staff, decision: str, product: Product, flow, note: str = "",
            reason: str | None = None, item: str | None = None, channel: str = "console") -> Decision:
     """Record the decision on the case; ``flow`` is the case's flow (for need_info)."""
+    holder_or_supervisor(case, staff)
     if decision not in DECISIONS:
         raise BackofficeError(f"decision must be one of {', '.join(DECISIONS)}", 400)
     if case.service == HANDOFF:
         raise BackofficeError("a request to talk with an officer is answered in the chat, then closed", 400)
     if case.status != CaseStatus.IN_REVIEW:
         raise BackofficeError("claim the case before deciding it")
-    holder_or_supervisor(case, staff)
     note = (note or "").strip()
     values = {"ticket": case.ticket, "title": title(case, product), "note": note}
     if decision == "approve":
         case.status, case.decided_at, case.decision_note = CaseStatus.APPROVED, utcnow(), note
-        result = Decision(product.text("decision_approved", **values), decision)
+        approved = "erasure_approved" if case.service == ERASURE else "decision_approved"
+        result = Decision(product.text(approved, **values), decision)
     elif decision == "reject":
         reasons = product.reject_reasons
         if not isinstance(reason, str) or reason not in reasons:
@@ -151,10 +164,10 @@ def decide(session, case: Case, staff: Staff, decision: str, product: Product, f
 
 def close(session, case: Case, staff: Staff, product: Product, channel: str = "console") -> str:
     """Close a decided case (a handoff case once answered); returns the satisfaction question."""
+    holder_or_supervisor(case, staff)
     closable = (CaseStatus.APPROVED, CaseStatus.REJECTED) + ((CaseStatus.IN_REVIEW,) if case.service == HANDOFF else ())
     if case.status not in closable:
         raise BackofficeError("only a decided case can be closed")
-    holder_or_supervisor(case, staff)
     case.status, case.closed_at = CaseStatus.CLOSED, utcnow()
     session.add(Satisfaction(case_id=case.id))
     event(session, case, "closed", staff)

@@ -61,28 +61,41 @@ def create_case(session, citizen_id: int, service: str, fields: dict, document_i
 
 
 HANDOFF = "handoff"  # a case that is a request to talk with an officer, not a service
+ERASURE = "erasure"  # a citizen asks for their personal data to be erased (UU 27/2022); an officer confirms
+
+
+def _open_case(ctx, kind: str, fields: dict) -> tuple[Case, bool]:
+    """This citizen's open case of this kind, or a new one for the agents' queue. (case, is it new)"""
+    existing = ctx.session.scalar(select(Case).where(
+        Case.citizen_id == ctx.citizen.id, Case.service == kind, Case.status.in_(CaseStatus.OPEN)))
+    if existing is not None:
+        return existing, False
+    case = create_case(ctx.session, ctx.citizen.id, kind, fields, [], "", ctx.product)
+    ctx.created_cases.append(case.id)
+    return case, True
 
 
 def open_handoff_case(ctx, active_flow: str | None) -> Case | None:
     """A handoff case for the agents' queue, unless this citizen already has one open."""
-    existing = ctx.session.scalar(select(Case).where(
-        Case.citizen_id == ctx.citizen.id, Case.service == HANDOFF, Case.status.in_(CaseStatus.OPEN)))
-    if existing is not None:
-        return None
-    fields = {"flow": active_flow} if active_flow else {}
-    case = create_case(ctx.session, ctx.citizen.id, HANDOFF, fields, [], "", ctx.product)
-    ctx.created_cases.append(case.id)
-    return case
+    case, new = _open_case(ctx, HANDOFF, {"flow": active_flow} if active_flow else {})
+    return case if new else None
+
+
+def open_erasure_case(ctx) -> Case:
+    """A request to erase this citizen's data (one open at a time), for an officer to confirm."""
+    return _open_case(ctx, ERASURE, {})[0]
 
 
 def attach_update(session, case_id: int, run: dict) -> Case:
-    """The citizen sent what the officer asked for: attach it, back to the queue, flagged as updated."""
+    """The citizen sent what the officer asked for: attach it and give the case back to the officer who
+    asked (or to the queue, when nobody holds it any more), flagged as updated."""
     case = session.get(Case, case_id)
     document_ids = [doc_id for ids in run["docs"].values() for doc_id in ids]
     if document_ids:
         session.execute(update(Document).where(Document.id.in_(document_ids)).values(case_id=case.id))
     case.fields = {**case.fields, **request_fields(run["values"])}
-    case.status, case.updated_by_citizen, case.assigned_to, case.claimed_at = CaseStatus.SUBMITTED, True, None, None
+    case.status = CaseStatus.IN_REVIEW if case.assigned_to else CaseStatus.SUBMITTED
+    case.updated_by_citizen = True
     session.add(CaseEvent(case_id=case.id, kind="updated", actor="citizen", note=case.need_info_item))
     return case
 

@@ -8,12 +8,17 @@ a phone number.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 
 import phonenumbers
 
 WHATSAPP_PREFIX = "whatsapp:"
 BSUID = re.compile(r"^[A-Z]{2}\.[0-9A-Za-z]{1,128}$")
+# The numbers the simulator writes as: 0810 is not assigned to any Indonesian operator, so no citizen
+# has one. Messages to them never leave the system. Eight random digits: sessions do not meet.
+SIMULATOR_PREFIX = "+62810"
+SIMULATOR_DIGITS = 8
 
 
 class NotWhatsApp(ValueError):
@@ -71,6 +76,15 @@ def sender(from_: str, external_user_id: str | None = None) -> Sender:
     return Sender(whatsapp_to_e164(from_), user_id_of(external_user_id))
 
 
+def simulator_number() -> str:
+    """A made-up number in the simulator's reserved range."""
+    return SIMULATOR_PREFIX + f"{secrets.randbelow(10 ** SIMULATOR_DIGITS):0{SIMULATOR_DIGITS}d}"
+
+
+def is_simulated(e164: str | None) -> bool:
+    return bool(e164) and e164.startswith(SIMULATOR_PREFIX) and len(e164) == len(SIMULATOR_PREFIX) + SIMULATOR_DIGITS
+
+
 def e164_to_whatsapp(e164: str) -> str:
     return WHATSAPP_PREFIX + e164
 
@@ -85,9 +99,10 @@ def address(phone: str | None, user_id: str | None) -> str:
 
 
 def mask(e164: str | None) -> str:
-    """+6281234567890 → +62812****7890 (for staff screens that may not see the whole number)."""
+    """+6281234567890 → +62*******7890: the country code and the last four digits only (enough to tell
+    two numbers apart on a staff screen, not to call the citizen)."""
     if not e164:
         return "—"
     if len(e164) <= 8:
         return "*" * len(e164)
-    return e164[:6] + "*" * (len(e164) - 10) + e164[-4:]
+    return e164[:3] + "*" * (len(e164) - 7) + e164[-4:]

@@ -43,6 +43,16 @@ class Template:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """Days each kind of personal data is kept (config.yml ``retention``)."""
+
+    message_days: int = 90
+    document_days: int = 365
+    closed_case_days: int = 730
+    abandoned_run_days: int = 30
+
+
+@dataclass(frozen=True)
 class NluSettings:
     timeout: float = 3.0
     ambiguity_margin: float = 0.2
@@ -53,7 +63,7 @@ CONTENT_SID = re.compile(r"^HX[0-9a-f]{32}$")
 CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # reject reason codes: stored in cases.decision_reason (64)
 TITLE_MAX = 128  # cases.service_title
 # Small-talk actions a keyword (or the NLU) may pick besides a service.
-SMALL_TALK = ("greet", "thanks", "help", "human_agent", "cancel", "affirm", "deny")
+SMALL_TALK = ("greet", "thanks", "help", "human_agent", "cancel", "affirm", "deny", "erase_data")
 # What a photo can be refused for (handlers.media's problems): each needs a ``photo_<problem>`` text.
 PHOTO_PROBLEMS = ("not_a_photo", "not_a_document", "unsupported_type", "too_large", "unreadable", "too_small",
                   "too_blurry", "not_found", "host_not_allowed", "download_failed", "duplicate")
@@ -66,6 +76,7 @@ REQUIRED_TEXTS = (
     "promise_closed", "reminder", "decision_approved", "decision_rejected", "decision_need_info",
     "need_info_received", "handback", "survey_question", "survey_comment", "survey_thanks", "message_failed",
     "flow_changed", "use_sender_number", "error_choice", "error_confirm", "error_photo_expected",
+    "erasure_requested", "erasure_approved",
     *(f"photo_{problem}" for problem in PHOTO_PROBLEMS),
     *sorted({f"error_{code}" for codes in ERROR_CODES.values() for code in codes}),
 )
@@ -87,6 +98,8 @@ TEXT_PLACEHOLDERS: dict[str, frozenset[str]] = {
     "decision_need_info": frozenset({"title", "ticket", "note"}),
     "need_info_received": frozenset({"ticket"}),
     "survey_question": frozenset({"ticket"}),
+    "erasure_requested": frozenset({"ticket"}),
+    "erasure_approved": frozenset({"ticket"}),
 }
 
 
@@ -184,6 +197,11 @@ class Product:
     def timezone(self) -> ZoneInfo:
         return self.calendar.tz
 
+    @cached_property
+    def retention(self) -> Retention:
+        cfg, defaults = self.raw.get("retention") or {}, Retention()
+        return Retention(**{name: int(cfg.get(name, getattr(defaults, name))) for name in Retention.__dataclass_fields__})
+
     @property
     def reject_reasons(self) -> dict[str, str]:
         return {str(k): str(v) for k, v in (self.raw.get("reject_reasons") or {}).items()}
@@ -268,6 +286,10 @@ def product_problems(raw: dict) -> list[str]:
     else:
         found += [f"reject_reasons: code '{code}' must be lower-case letters, digits and _ (at most 64)"
                   for code in reasons if not CODE.match(str(code))]
+    retention = raw.get("retention") or {}
+    if not isinstance(retention, dict) or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
+                                              for v in retention.values()):
+        found.append("retention: every period must be a whole number of days, at least 1")
     for name, spec in (raw.get("templates") or {}).items():
         if not isinstance(spec, dict) or not isinstance(spec.get("variables", []), list):
             found.append(f"templates: {name} needs a content_sid and a list of variables")

@@ -95,11 +95,14 @@ class LocalRegistry:
         return DecreeInfo(d.number, d.deactivated_on, d.reactivation_deadline) if d else None
 
 
-def identify(registry: MembershipRegistry, card_or_nik: str, birth_date: date) -> Member | None:
-    """The member with this card number (13 digits) or NIK (16 digits) AND this date of birth.
+def identify(registry: MembershipRegistry, card_or_nik: str, birth_date: date, sender_phone: str | None) -> Member | None:
+    """The member proven by two facts that do not follow from each other: the card number (13 digits)
+    and the date of birth; or the NIK (16 digits) and the date of birth *from the phone number the
+    member registered*. A NIK holds its owner's date of birth (digits 7-12), so NIK and date alone
+    prove nothing: anyone who saw the KTP knows both.
 
-    ``None`` both when nobody has the number and when the date is wrong: the caller must answer
-    both the same way, so that the number alone never reveals whether someone is a participant.
+    ``None`` for every failure (no such number, wrong date, another phone): the caller answers them
+    all the same way, so that a number alone never reveals whether someone is a participant.
     """
     key = "".join(ch for ch in (card_or_nik or "") if ch not in " .-")
     if not key.isdigit():
@@ -108,6 +111,8 @@ def identify(registry: MembershipRegistry, card_or_nik: str, birth_date: date) -
         member = registry.by_card(key)
     elif len(key) == 16:
         member = registry.by_nik(key)
+        if member is not None and (not sender_phone or member.phone != sender_phone):
+            return None
     else:
         return None
     if member is None or member.birth_date != birth_date:

@@ -39,15 +39,19 @@ class Parse:
 
 
 class NLUClient:
-    def __init__(self, url: str, timeout: float = 3.0, session: requests.Session | None = None):
+    """``token``: the Rasa server's --auth-token (its HTTP API refuses requests without it)."""
+
+    def __init__(self, url: str, timeout: float = 3.0, session: requests.Session | None = None,
+                 token: str | None = None):
         self.url = url.rstrip("/") + "/model/parse"
         self.timeout = timeout
         self.session = session or requests.Session()
+        self.params = {"token": token} if token else None
 
     def parse(self, text: str) -> Parse:
         started = time.monotonic()
         try:
-            response = self.session.post(self.url, json={"text": text}, timeout=self.timeout)
+            response = self.session.post(self.url, json={"text": text}, params=self.params, timeout=self.timeout)
             response.raise_for_status()
             data = response.json()
         except (requests.RequestException, ValueError) as exc:

@@ -39,7 +39,8 @@ class Case(Base):
     ticket: Mapped[str] = mapped_column(String(20), unique=True)  # PDW-YYYYMMDD-NNNN
     service: Mapped[str] = mapped_column(String(32), index=True)
     service_title: Mapped[str | None] = mapped_column(String(128))  # as the menu named it when the case was made
-    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    # None once the case is de-identified (retention or erasure): its statistics outlive the citizen's data.
+    citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default=CaseStatus.SUBMITTED, index=True)
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what the flow collected
     flow_version: Mapped[str | None] = mapped_column(String(64))
@@ -56,7 +57,7 @@ class Case(Base):
     updated_by_citizen: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # flag in the queue
     closed_at: Mapped[datetime | None]
 
-    citizen: Mapped[Citizen] = relationship()
+    citizen: Mapped[Citizen | None] = relationship()
     documents: Mapped[list["Document"]] = relationship(back_populates="case", order_by="Document.id")
     events: Mapped[list["CaseEvent"]] = relationship(back_populates="case", order_by="CaseEvent.id")
 

@@ -5,6 +5,8 @@ database, and a lost key is rebuilt from there (the sweeper re-enqueues, a proce
 """
 from __future__ import annotations
 
+import hashlib
+
 PREFIX = "pandawa:"
 
 # Counters for /metrics (a hash of event name -> count).
@@ -50,3 +52,25 @@ def apology(citizen_id: int) -> str:
 def job_failures(kind: str, row_id: int) -> str:
     """Failed runs of a background job for one row, so that it is set aside instead of retried forever."""
     return f"{PREFIX}failures:{kind}:{row_id}"
+
+
+def login_failures(name: str, address: str | None = None) -> str:
+    """Failed logins for a (lower-case) name, from one client address or from anywhere. The name is
+    hashed: a password typed into the name field never lands in Redis as it was typed."""
+    digest = hashlib.sha256(name.encode()).hexdigest()[:32]
+    return f"{PREFIX}login-failures:{digest}" + (f":{address}" if address else "")
+
+
+def login_locked(name: str) -> str:
+    """A (lower-case) name locked for a while after too many failures, known account or not."""
+    return f"{PREFIX}login-locked:{hashlib.sha256(name.encode()).hexdigest()[:32]}"
+
+
+def login_failures_from(address: str) -> str:
+    """Failed logins from one client address, whatever the name."""
+    return f"{PREFIX}login-failures-from:{address}"
+
+
+def purge_day(day: str) -> str:
+    """The daily purge of old personal data ran on this office date."""
+    return f"{PREFIX}purge:{day}"

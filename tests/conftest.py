@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
@@ -28,6 +29,7 @@ from tests.twilio_fake import FakeTwilio
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC_BASE_URL = "http://bot.test"
+RASA_TOKEN = "test-rasa-token-" + uuid.uuid4().hex[:8]
 
 
 def _postgres_base() -> str | None:
@@ -146,6 +148,7 @@ def env(database_url, redis_conn, redis_url, twilio, tmp_path) -> dict[str, str]
         "TWILIO_WHATSAPP_NUMBER": "whatsapp:+14155238886",
         "TWILIO_CONTENT_SID_CASE_UPDATE": "HX" + "5e" * 16,
         "TWILIO_CONTENT_SID_SATISFACTION": "HX" + "6f" * 16,
+        "MEDIA_KEYS": "t1:" + base64.b64encode(b"k" * 32).decode(),
         "TWILIO_TIMEOUT": "2",
         "OUTBOUND_RETRY_INTERVALS": "1,1,1",
         "SWEEP_GRACE": "0",
@@ -271,14 +274,16 @@ def _nlu_model() -> str:
 
 @pytest.fixture(scope="session")
 def rasa_url(tmp_path_factory):
-    """The real Rasa server (`rasa run --enable-api`) on the trained model, started once per session."""
+    """The real Rasa server (`rasa run --enable-api`, on loopback, with an auth token) on the trained model,
+    started once per session. Apps talking to it need RASA_TOKEN (tests.conftest.RASA_TOKEN)."""
     import requests
 
     port = free_port()
     log_path = tmp_path_factory.mktemp("rasa") / "rasa.log"
     log = open(log_path, "wb")
     proc = subprocess.Popen(
-        [str(ROOT / ".venv-rasa/bin/rasa"), "run", "--enable-api", "--port", str(port), "--model", _nlu_model()],
+        [str(ROOT / ".venv-rasa/bin/rasa"), "run", "--enable-api", "--interface", "127.0.0.1", "--auth-token",
+         RASA_TOKEN, "--port", str(port), "--model", _nlu_model()],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     url = f"http://127.0.0.1:{port}"
@@ -287,7 +292,8 @@ def rasa_url(tmp_path_factory):
         if proc.poll() is not None:
             raise RuntimeError(f"rasa exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
         try:
-            if requests.post(url + "/model/parse", json={"text": "halo"}, timeout=2).status_code == 200:
+            if requests.post(url + "/model/parse", params={"token": RASA_TOKEN}, json={"text": "halo"},
+                             timeout=2).status_code == 200:
                 break
         except requests.RequestException:
             pass

@@ -11,7 +11,7 @@ import yaml
 from sqlalchemy import select
 
 from bot import create_app, live
-from bot.console.auth import create_staff
+from bot.accounts import create_staff
 from bot.settings import ConfigError
 from flows import versions
 from flows.definition import DEFINITIONS

@@ -12,7 +12,7 @@ import yaml
 from sqlalchemy import func, select
 
 from bot import create_app
-from bot.console.auth import create_staff
+from bot.accounts import create_staff
 from storage import db
 from storage.config_versions import ConfigVersion, VersionStatus
 from storage.membership import Decree

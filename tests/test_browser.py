@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from bot import create_app
-from bot.console.auth import create_staff
+from bot.accounts import create_staff
 from storage import db
 from storage.cases import Case
 from tests.browser import needs_chromium, screenshot, serving
@@ -93,7 +93,7 @@ def test_agent_logs_in_claims_and_sees_documents_that_stay_private(live, twilio,
     expect(row).to_contain_text("Ubah / perbaiki NIK")
     row.get_by_role("link", name=ticket).click()
     page.wait_for_url(f"{base}/console/cases/{ticket}")
-    expect(page.locator("[data-phone]")).to_have_text("+62812****7890")  # masked until claimed
+    expect(page.locator("[data-phone]")).to_have_text("+62*******7890")  # masked until claimed
     page.locator("#claim").click()
     expect(page.locator(".flash.ok")).to_have_text("Kasus diambil.")
     expect(page.locator("[data-phone]")).to_have_text(NIK_CITIZEN)

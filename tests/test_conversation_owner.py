@@ -121,7 +121,7 @@ def test_asking_for_the_kk_again_while_the_worker_decides_keeps_the_request(app,
              message=lambda: workers.logs())
     with app.app_context():
         case = db.session().get(Case, case_id)
-        assert case.status == CaseStatus.SUBMITTED and case.updated_by_citizen
+        assert case.status == CaseStatus.IN_REVIEW and case.updated_by_citizen  # back to the officer who asked
         assert db.session().scalar(select(func.count()).select_from(Document).where(Document.case_id == case_id)) == 3
 
 
@@ -262,7 +262,7 @@ def test_two_cases_needing_information_are_both_asked_in_turn(app, twilio, agent
     assert "sudah kami terima" in reply
     with app.app_context():
         statuses = {c.id: (c.status, c.updated_by_citizen) for c in db.session().scalars(select(Case))}
-    assert statuses == {first: (CaseStatus.SUBMITTED, True), second: (CaseStatus.SUBMITTED, True)}
+    assert statuses == {first: (CaseStatus.IN_REVIEW, True), second: (CaseStatus.IN_REVIEW, True)}
 
 
 def test_a_need_info_request_the_citizen_cancels_goes_back_to_the_agents(app, twilio, agent):

@@ -189,7 +189,7 @@ def test_charts_are_accessible_svg_with_values_and_escaped_labels():
 # --- pages and roles ----------------------------------------------------------------------------------
 
 def login(app, role):
-    from bot.console.auth import create_staff
+    from bot.accounts import create_staff
 
     name = f"{role}-{next(_numbers)}"
     with app.app_context():

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from bot import create_app
 from storage import db
 from storage.models import InboundMessage, InboundStatus, OutboundMessage
-from tests.conftest import free_port, preferred_backend, wait_for
+from tests.conftest import RASA_TOKEN, free_port, preferred_backend, wait_for
 from tests.helpers import Chat, inbound_form, post_signed
 
 
@@ -129,7 +129,7 @@ def test_nlu_down_then_back(env, rasa_url, twilio):
     chat = Chat(down, twilio, phone="+6281300000088")
     assert "angka" in chat.last("kartu saya tidak aktif kenapa ya")  # the menu: go on with numbers
     down.extensions["db"].dispose()
-    back = create_app({"ENV": {**env, "RASA_URL": rasa_url}, "TESTING": True})
+    back = create_app({"ENV": {**env, "RASA_URL": rasa_url, "RASA_TOKEN": RASA_TOKEN}, "TESTING": True})
     chat = Chat(back, twilio, phone="+6281300000088")
     chat.seen = 1
     assert "Cek status kepesertaan" in chat.last("kartu saya tidak aktif kenapa ya")

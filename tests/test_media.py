@@ -102,6 +102,7 @@ def settings(twilio, tmp_path):
         "TWILIO_ACCOUNT_SID": twilio.account_sid,
         "TWILIO_AUTH_TOKEN": twilio.auth_token,
         "TWILIO_API_BASE": twilio.base_url,
+        "MEDIA_KEYS": "t1:" + "a" * 43 + "=",
     }, instance_path=str(tmp_path / "instance"))
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot import create_app, metrics
 from flows.router import Understanding, from_parse
 from nlu.client import NLUClient, NLUUnavailable, Parse
+from tests.conftest import RASA_TOKEN
 from storage import db
 from storage.models import InboundMessage, InboundStatus, OutboundMessage
 from tests.helpers import inbound_form, post_signed, run_jobs
@@ -44,7 +45,7 @@ def training_texts() -> set[str]:
 
 @pytest.fixture(scope="module")
 def nlu(rasa_url) -> NLUClient:
-    return NLUClient(rasa_url, timeout=10)
+    return NLUClient(rasa_url, timeout=10, token=RASA_TOKEN)
 
 
 def test_heldout_file_is_separate_from_the_training_data_and_big_enough():
@@ -98,7 +99,7 @@ def test_nlu_client_raises_when_the_server_is_not_there():
 
 @pytest.fixture
 def nlu_app(env, rasa_url):
-    app = create_app({"ENV": {**env, "RASA_URL": rasa_url}, "TESTING": True})
+    app = create_app({"ENV": {**env, "RASA_URL": rasa_url, "RASA_TOKEN": RASA_TOKEN}, "TESTING": True})
     yield app
     app.extensions["db"].dispose()
 

@@ -87,16 +87,29 @@ def test_load_is_idempotent_and_updates(session, tmp_path):
 
 def test_identify_by_card_and_nik(session):
     registry = LocalRegistry(session)
-    p = session.scalars(select(Participant).where(Participant.nik.is_not(None)).order_by(Participant.id)).first()
+    p = session.scalars(select(Participant).where(Participant.nik.is_not(None), Participant.phone.is_not(None))
+                        .order_by(Participant.id)).first()
     spaced_card = f"{p.card_number[:4]} {p.card_number[4:8]} {p.card_number[8:]}"
     for key in (p.card_number, p.nik, spaced_card):
-        member = identify(registry, key, p.birth_date)
+        member = identify(registry, key, p.birth_date, p.phone)
         assert member is not None and member.card_number == p.card_number and member.nik == p.nik
-        assert identify(registry, key, date(p.birth_date.year, p.birth_date.month, 1 if p.birth_date.day > 1 else 2)) is None
-    assert identify(registry, "9" * 13, p.birth_date) is None
-    assert identify(registry, "3273151204780001", p.birth_date) is None
-    assert identify(registry, "12345", p.birth_date) is None
-    assert identify(registry, "", p.birth_date) is None
+        other_day = date(p.birth_date.year, p.birth_date.month, 1 if p.birth_date.day > 1 else 2)
+        assert identify(registry, key, other_day, p.phone) is None
+    assert identify(registry, "9" * 13, p.birth_date, p.phone) is None
+    assert identify(registry, "3273151204780001", p.birth_date, p.phone) is None
+    assert identify(registry, "12345", p.birth_date, p.phone) is None
+    assert identify(registry, "", p.birth_date, p.phone) is None
+
+
+def test_a_nik_and_the_birth_date_it_holds_prove_nothing_from_another_phone(session):
+    """Digits 7-12 of a NIK are its owner's date of birth: whoever saw the KTP knows both."""
+    registry = LocalRegistry(session)
+    p = session.scalars(select(Participant).where(Participant.nik.is_not(None), Participant.phone.is_not(None))
+                        .order_by(Participant.id)).first()
+    assert validators.nik_info(p.nik).birth_date == p.birth_date  # derivable, so not a second fact
+    assert identify(registry, p.nik, p.birth_date, "+6281311112222") is None
+    assert identify(registry, p.nik, p.birth_date, None) is None
+    assert identify(registry, p.card_number, p.birth_date, "+6281311112222") is not None  # the card is
     assert registry.decree("12/HUK/2026") == DecreeInfo("12/HUK/2026", date(2026, 7, 1), date(2026, 12, 31))
     assert registry.decree("1/HUK/1999") is None
 
@@ -105,7 +118,7 @@ def test_member_without_nik_is_found_by_card(session):
     registry = LocalRegistry(session)
     p = session.scalars(select(Participant).where(Participant.nik.is_(None))).first()
     assert p is not None and p.inactive_reason == InactiveReason.NIK_INVALID
-    assert identify(registry, p.card_number, p.birth_date).nik is None
+    assert identify(registry, p.card_number, p.birth_date, None).nik is None
 
 
 def members(session, *where) -> list[Member]:

@@ -26,7 +26,7 @@ def test_half_twilio_credentials_are_refused(tmp_path):
 def test_local_mode_derives_credentials_from_the_secret_key(tmp_path):
     a = load_settings({"SECRET_KEY": KEY}, str(tmp_path))
     b = load_settings({"SECRET_KEY": "z" * 32}, str(tmp_path))
-    assert a.local_mode and a.simulator_enabled
+    assert a.local_mode and not a.simulator_enabled  # the simulator is off unless asked for
     assert a.twilio_account_sid.startswith("AC") and len(a.twilio_account_sid) == 34
     assert a.twilio_auth_token != b.twilio_auth_token
     assert a.database_url == f"sqlite:///{tmp_path / 'pandawa.sqlite3'}"
@@ -36,7 +36,8 @@ def test_environment_is_read_with_typed_parsers(tmp_path):
     s = load_settings(
         {"SECRET_KEY": KEY, "TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "t" * 32,
          "TWILIO_API_BASE": "http://127.0.0.1:9999/", "PUBLIC_BASE_URL": "https://bot.example.id/",
-         "OUTBOUND_RETRY_INTERVALS": "1,2,3", "TWILIO_TIMEOUT": "3.5", "DATABASE_URL": "postgresql+psycopg://x/y"},
+         "OUTBOUND_RETRY_INTERVALS": "1,2,3", "TWILIO_TIMEOUT": "3.5", "DATABASE_URL": "postgresql+psycopg://x/y",
+         "MEDIA_KEYS": "k1:" + "a" * 43 + "="},
         str(tmp_path),
     )
     assert not s.local_mode and not s.simulator_enabled
@@ -79,4 +80,4 @@ def test_the_three_ways_of_writing_a_mobile_number_agree(subscriber):
 
 
 def test_mask_keeps_only_the_ends():
-    assert phones.mask("+6281234567890") == "+62812****7890"
+    assert phones.mask("+6281234567890") == "+62*******7890"

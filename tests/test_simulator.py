@@ -1,56 +1,114 @@
-"""The local WhatsApp simulator, on a live server: the same signed webhook, queue and worker."""
+"""The WhatsApp simulator, on a live server: the same signed webhook, queue and worker — and a
+developer tool, never a door: staff only, its own made-up numbers only, off with Twilio credentials."""
 from __future__ import annotations
+
+import re
 
 import pytest
 import requests
 from sqlalchemy import select
 
 from bot import create_app
+from bot.accounts import create_staff
+from bot.settings import ConfigError
+from handlers import phones
 from storage import db
-from storage.models import InboundMessage
+from storage.models import InboundMessage, OutboundMessage
 from tests.browser import serving
 from tests.conftest import free_port
-from tests.helpers import run_jobs
+from tests.helpers import inbound_form, post_signed, run_jobs
 
+PASSWORD = "rahasia-kuat-123"
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
 )
 
 
+def local(env) -> dict:
+    return {k: v for k, v in env.items() if not k.startswith("TWILIO_")}
+
+
 @pytest.fixture
 def live(env):
     port = free_port()
-    local_env = {k: v for k, v in env.items() if not k.startswith("TWILIO_")}
-    app = create_app({"ENV": {**local_env, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}})
+    app = create_app({"ENV": {**local(env), "SIMULATOR_ENABLED": "1", "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}})
+    with app.app_context():
+        create_staff(db.session(), "ani", "agent", PASSWORD)
+        create_staff(db.session(), "adi", "admin", PASSWORD)
+        db.session().commit()
     with serving(app, port) as base:
         yield app, base
 
 
-def test_simulator_page_is_served_in_local_mode(live):
+def staff(base: str, name: str = "ani") -> requests.Session:
+    browser = requests.Session()
+    html = browser.get(base + "/console/login", timeout=5).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    browser.post(base + "/console/login", data={"name": name, "password": PASSWORD, "csrf_token": token}, timeout=5)
+    return browser
+
+
+def open_simulator(browser: requests.Session, base: str) -> tuple[str, str]:
+    """The page's own made-up number and its CSRF token."""
+    html = browser.get(base + "/simulator/", timeout=5).text
+    number = re.search(r'<option value="([^"]+)" selected', html).group(1)
+    token = re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+    return number, token
+
+
+def test_the_simulator_needs_a_staff_login(live):
     _, base = live
-    page = requests.get(base + "/simulator/", timeout=5)
-    assert page.status_code == 200 and "Simulator WhatsApp" in page.text
+    anonymous = requests.get(base + "/simulator/", timeout=5, allow_redirects=False)
+    assert anonymous.status_code == 302 and "/console/login" in anonymous.headers["Location"]
+    assert requests.post(base + "/simulator/send", data={"phone": "+6281234567890", "body": "halo"},
+                         timeout=5, allow_redirects=False).status_code in (302, 400)
+    assert requests.get(base + "/simulator/messages", params={"phone": "+6281234567890"},
+                        timeout=5, allow_redirects=False).status_code == 302
 
 
-def test_simulator_message_goes_through_the_signed_webhook_and_gets_the_menu(live):
+def test_a_message_goes_through_the_signed_webhook_and_the_reply_stays_local(live):
     app, base = live
-    sent = requests.post(base + "/simulator/send", data={"phone": "0812-1111-2222", "name": "Pak Budi", "body": "halo"}, timeout=10)
+    browser = staff(base)
+    number, token = open_simulator(browser, base)
+    assert phones.is_simulated(number)
+    sent = browser.post(base + "/simulator/send", data={"phone": number, "name": "Pak Budi", "body": "halo"},
+                        headers={"X-CSRFToken": token}, timeout=10)
     assert sent.status_code == 200, sent.text
     run_jobs(app)
-    conversation = requests.get(base + "/simulator/messages", params={"phone": "081211112222"}, timeout=5).json()["messages"]
+    conversation = browser.get(base + "/simulator/messages", params={"phone": number}, timeout=5).json()["messages"]
     assert [m["direction"] for m in conversation] == ["in", "out"]
-    assert conversation[0]["body"] == "halo"
     assert "Pak Budi" in conversation[1]["body"] and conversation[1]["status"] == "local"
     with app.app_context():
         message = db.session().scalar(select(InboundMessage))
-        assert message.sender == "whatsapp:+6281211112222" and message.params["AccountSid"].startswith("AC")
+        assert message.sender == f"whatsapp:{number}" and message.params["AccountSid"].startswith("AC")
 
 
-def test_simulator_attachment_is_served_like_twilio_media_behind_basic_auth(live):
+def test_it_never_writes_as_or_reads_a_real_citizen(live):
     app, base = live
+    real = "+6281234567890"
+    client = app.test_client()
+    post_signed(client, app, "/whatsapp/inbound", inbound_form(phone=real, body="NIK saya 3201234505860003"))
+    run_jobs(app)
+    browser = staff(base)
+    _, token = open_simulator(browser, base)
+    posed = browser.post(base + "/simulator/send", data={"phone": real, "body": "halo"},
+                         headers={"X-CSRFToken": token}, timeout=5)
+    assert posed.status_code == 403
+    read = browser.get(base + "/simulator/messages", params={"phone": real}, timeout=5)
+    assert read.status_code == 403 and "3201234505860003" not in read.text
+    other = staff(base, "adi")
+    number_of_ani, _ = open_simulator(browser, base)
+    assert other.get(base + "/simulator/messages", params={"phone": number_of_ani}, timeout=5).status_code == 403
+
+
+def test_attachments_are_served_like_twilio_media_behind_basic_auth(live):
+    app, base = live
+    browser = staff(base)
+    number, token = open_simulator(browser, base)
     files = {"file": ("ktp.png", PNG, "image/png")}
-    assert requests.post(base + "/simulator/send", data={"phone": "081211112222", "body": ""}, files=files, timeout=10).ok
+    assert browser.post(base + "/simulator/send", data={"phone": number, "body": ""}, files=files,
+                        headers={"X-CSRFToken": token}, timeout=10).ok
     with app.app_context():
         message = db.session().scalar(select(InboundMessage))
     [media] = message.media
@@ -62,13 +120,40 @@ def test_simulator_attachment_is_served_like_twilio_media_behind_basic_auth(live
     assert got.status_code == 200 and got.content == PNG and got.headers["Content-Type"] == "image/png"
 
 
-def test_simulator_refuses_a_bad_number_and_an_empty_message(live):
+def test_an_empty_message_and_a_post_without_the_csrf_token_are_refused(live):
     _, base = live
-    bad = requests.post(base + "/simulator/send", data={"phone": "abc", "body": "halo"}, timeout=5)
-    assert bad.status_code == 400 and "Nomor HP" in bad.json()["error"]
-    empty = requests.post(base + "/simulator/send", data={"phone": "081211112222", "body": "  "}, timeout=5)
+    browser = staff(base)
+    number, token = open_simulator(browser, base)
+    empty = browser.post(base + "/simulator/send", data={"phone": number, "body": "  "},
+                         headers={"X-CSRFToken": token}, timeout=5)
     assert empty.status_code == 400
+    assert browser.post(base + "/simulator/send", data={"phone": number, "body": "halo"}, timeout=5).status_code == 400
 
 
-def test_simulator_is_off_when_twilio_credentials_are_set(app, client):
-    assert client.get("/simulator/").status_code == 404
+def test_off_by_default_and_refused_at_start_with_twilio_credentials(env):
+    with pytest.raises(ConfigError, match="SIMULATOR_ENABLED"):
+        create_app({"ENV": {**env, "SIMULATOR_ENABLED": "1"}, "TESTING": True})
+    app = create_app({"ENV": env, "TESTING": True})
+    assert app.config["SETTINGS"].simulator_enabled is False
+    with app.app_context():
+        create_staff(db.session(), "ani", "agent", PASSWORD)
+        create_staff(db.session(), "adi", "admin", PASSWORD)
+        db.session().commit()
+    for name, status in (("ani", 403), ("adi", 200)):  # without it, admins still preview drafts
+        client = app.test_client()
+        html = client.get("/console/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+        client.post("/console/login", data={"name": name, "password": PASSWORD, "csrf_token": token})
+        assert client.get("/simulator/").status_code == status
+    app.extensions["db"].dispose()
+
+
+def test_replies_to_the_simulator_s_numbers_never_reach_twilio(env, twilio):
+    app = create_app({"ENV": env, "TESTING": True})  # Twilio credentials set
+    number = phones.simulator_number()
+    post_signed(app.test_client(), app, "/whatsapp/inbound", inbound_form(phone=number, body="halo"))
+    run_jobs(app)
+    assert twilio.messages == []
+    with app.app_context():
+        assert db.session().scalar(select(OutboundMessage.status)) == "local"
+    app.extensions["db"].dispose()

@@ -22,7 +22,7 @@ def local_time(value) -> str:
 
 
 def init_app(app: Flask) -> None:
-    from bot.console import admin, admin_settings, auth, cases, dashboard, failures, queue  # noqa: F401  (routes)
+    from bot.console import admin, admin_settings, auth, cases, dashboard, failures, privacy, queue, staff  # noqa: F401
 
     auth.init_app(app)
     app.register_blueprint(bp)

@@ -1,81 +1,53 @@
-"""Staff login: hashed passwords (werkzeug's scrypt), Flask-Login sessions with expiry, CSRF on
-every form (Flask-WTF), lock-out after repeated failures, roles."""
+"""Staff login for the console: server-side sessions (bot.accounts), throttled attempts that answer
+the same for every name, CSRF on every form (Flask-WTF, valid as long as the session), roles, password
+change, and every login, failure, lock and logout audited."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
-import secrets
 from datetime import timedelta
 
-from flask import Flask, abort, flash, redirect, render_template, request, session, url_for
+from flask import Flask, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import select
-from werkzeug.security import check_password_hash, generate_password_hash
 
+from bot import accounts
 from bot.console import bp
+from handlers.backoffice import audit
 from storage import db
-from storage.models import as_utc, utcnow
-from storage.staff import ApiToken, Role, Staff
+from storage.models import utcnow
+from storage.staff import Staff
 
 log = logging.getLogger(__name__)
 login_manager = LoginManager()
 csrf = CSRFProtect()
-MAX_FAILURES = 5
-LOCK_MINUTES = 15
-SESSION_HOURS = 8  # one working day
+WRONG = "Nama atau kata sandi salah."
+TOO_MANY = "Terlalu banyak percobaan masuk. Coba lagi dalam 15 menit, atau minta admin membuka akun Anda."
+AUTO_REFRESH = "X-Auto-Refresh"  # sent by the queue's automatic refresh: it does not keep a session alive
 
 
 class StaffUser:
-    """Flask-Login's view of a staff row (kept apart from the ORM object)."""
+    """Flask-Login's view of a logged-in staff member; its id is the session's token, so that a
+    revoked session is refused whichever copy of the cookie shows it."""
 
-    def __init__(self, staff: Staff):
-        self.staff = staff
+    def __init__(self, staff: Staff, token: str):
+        self.staff, self.token = staff, token
         self.id, self.name, self.role = staff.id, staff.name, staff.role
         self.is_authenticated, self.is_active, self.is_anonymous = True, staff.active, False
 
     def get_id(self) -> str:
-        return str(self.id)
+        return self.token
 
     def at_least(self, role: str) -> bool:
         return self.staff.at_least(role)
 
 
 @login_manager.user_loader
-def _load(user_id: str):
-    staff = db.session().get(Staff, int(user_id))
-    return StaffUser(staff) if staff and staff.active else None
-
-
-def hash_password(password: str) -> str:
-    return generate_password_hash(password)  # scrypt with a random salt
-
-
-def create_staff(session, name: str, role: str, password: str) -> Staff:
-    if role not in Role.ALL:
-        raise ValueError(f"role must be one of {', '.join(Role.ALL)}")
-    if len(password) < 10:
-        raise ValueError("the password needs at least 10 characters")
-    staff = Staff(name=name, role=role, password_hash=hash_password(password))
-    session.add(staff)
-    return staff
-
-
-def new_token(session, staff: Staff) -> str:
-    """A new bearer token; only its SHA-256 is stored."""
-    token = "pdw_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(staff_id=staff.id, token_hash=hashlib.sha256(token.encode()).hexdigest()))
-    return token
-
-
-def staff_for_token(session, token: str) -> Staff | None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hashlib.sha256(token.encode()).hexdigest(),
-                                                ApiToken.revoked.is_(False)))
-    if row is None or not row.staff.active:
-        return None
-    row.last_used_at = utcnow()
-    return row.staff
+def _load(token: str):
+    idle = timedelta(minutes=current_app.config["SETTINGS"].session_idle_minutes)
+    row = accounts.session_for(db.session(), token, idle, touch=AUTO_REFRESH not in request.headers)
+    return StaffUser(row.staff, token) if row is not None else None
 
 
 def role_required(role: str):
@@ -98,52 +70,126 @@ def me() -> Staff:
     return db.session().get(Staff, current_user.id)
 
 
+def client_address() -> str:
+    """The client's address as this server sees it (behind a proxy, configure it to set REMOTE_ADDR)."""
+    return request.remote_addr or "unknown"
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if request.method == "GET":
         return render_template("login.html")
     s = db.session()
-    name, password = request.form.get("name", "").strip(), request.form.get("password", "")
+    name, password = request.form.get("name", "").strip()[:64], request.form.get("password", "")
+    address, now = client_address(), utcnow()
     staff = s.scalar(select(Staff).where(Staff.name == name))
-    now = utcnow()
-    if staff is not None and staff.locked_until and as_utc(staff.locked_until) > now:
-        log.warning("login refused: staff_id=%s locked", staff.id)
-        flash("Akun dikunci sementara karena terlalu banyak percobaan. Coba lagi nanti.", "error")
+    if accounts.locked(staff, now) or not accounts.attempt(name, address):
+        accounts.verify(None, password)  # as long as any other answer
+        audit(s, staff, "login_throttled", detail=None if staff else "unknown name")
+        s.commit()
+        flash(TOO_MANY, "error")
         return render_template("login.html"), 429
-    if staff is None or not staff.active or not check_password_hash(staff.password_hash, password):
-        if staff is not None:
-            staff.failed_logins += 1
-            if staff.failed_logins >= MAX_FAILURES:
-                staff.locked_until, staff.failed_logins = now + timedelta(minutes=LOCK_MINUTES), 0
-            s.commit()
-        flash("Nama atau kata sandi salah.", "error")
+    if not accounts.verify(staff, password):
+        locked_now = accounts.failed(s, name, staff)
+        audit(s, staff, "login_failed", detail=None if staff else "unknown name")
+        if locked_now:
+            audit(s, staff, "login_locked", detail=f"{accounts.PER_NAME[0]} failures within an hour")
+        s.commit()
+        flash(WRONG, "error")
         return render_template("login.html"), 401
-    staff.failed_logins, staff.locked_until = 0, None
+    accounts.succeeded(s, name, address, staff)
+    started = accounts.start_session(s, staff)
+    audit(s, staff, "login")
     s.commit()
     session.clear()
     session.permanent = True
-    login_user(StaffUser(staff))
+    login_user(StaffUser(staff, started.token))
+    if accounts.must_change_password(staff):
+        flash("Ganti dulu kata sandi Anda (kata sandi sementara, atau dari sebelum aturan kata sandi yang baru).",
+              "error")
+        return redirect(url_for("console.password"))
     target = request.args.get("next", "")
-    return redirect(target if target.startswith("/console/") else url_for("console.queue"))
+    safe = target.startswith("/console/") and not target.startswith("//") and "\\" not in target
+    return redirect(target if safe else url_for("console.queue"))
 
 
 @bp.post("/logout")
 @login_required
 def logout():
+    s = db.session()
+    accounts.end_session(s, current_user.token)  # every copy of this cookie stops working
+    audit(s, current_user.staff, "logout")
+    s.commit()
     logout_user()
     session.clear()
     return redirect(url_for("console.login"))
 
 
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def password():
+    """Change one's own password: every session ends, this one starts anew."""
+    if request.method == "GET":
+        return render_template("password.html")
+    s, staff = db.session(), me()
+    form = request.form
+    if accounts.locked(staff, utcnow()) or not accounts.attempt(staff.name, client_address()):
+        audit(s, staff, "password_change_throttled")
+        s.commit()
+        flash(TOO_MANY, "error")
+        return render_template("password.html"), 429
+    if not accounts.verify(staff, form.get("current", "")):
+        accounts.failed(s, staff.name, staff)
+        audit(s, staff, "password_change_failed")
+        s.commit()
+        flash("Kata sandi saat ini salah.", "error")
+        return render_template("password.html"), 400
+    if form.get("new", "") != form.get("repeat", ""):
+        flash("Kata sandi baru dan ulangannya berbeda.", "error")
+        return render_template("password.html"), 400
+    try:
+        accounts.set_password(s, staff, form.get("new", ""))
+    except accounts.AccountError as exc:
+        s.rollback()
+        flash(str(exc), "error")
+        return render_template("password.html"), 400
+    started = accounts.start_session(s, staff)
+    audit(s, staff, "password_changed")
+    s.commit()
+    session.clear()
+    session.permanent = True
+    login_user(StaffUser(staff, started.token))
+    flash("Kata sandi diganti. Sesi lain dengan kata sandi lama sudah berakhir.", "ok")
+    return redirect(url_for("console.queue"))
+
+
+@bp.before_request
+def _password_first():
+    """A temporary (or outdated) password is changed before anything else in the console."""
+    if (current_user.is_authenticated and accounts.must_change_password(current_user.staff)
+            and request.endpoint not in ("console.password", "console.logout")):
+        return redirect(url_for("console.password"))
+    return None
+
+
 def init_app(app: Flask) -> None:
+    settings = app.config["SETTINGS"]
     login_manager.init_app(app)
     login_manager.login_view = "console.login"
     login_manager.login_message = "Silakan masuk terlebih dahulu."
     csrf.init_app(app)
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=SESSION_HOURS))
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    # Twilio's webhooks are signed, not CSRF-tokened; the simulator is local-only; the API uses bearer tokens.
-    for name in ("whatsapp", "simulator", "api"):
+    lifetime = timedelta(hours=accounts.SESSION_HOURS)
+    # Assigned, not defaulted: Flask and Flask-WTF already hold defaults for these (31 days, 1 hour, no SameSite).
+    app.config.update(
+        PERMANENT_SESSION_LIFETIME=lifetime,
+        WTF_CSRF_TIME_LIMIT=int(lifetime.total_seconds()),  # as long as the session
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
+        SESSION_REFRESH_EACH_REQUEST=False,
+    )
+    # Twilio's webhooks are signed, not CSRF-tokened; the API uses bearer tokens. The simulator is a
+    # staff page like the others: its posts carry the CSRF token.
+    for name in ("whatsapp", "api"):
         if name in app.blueprints:
             csrf.exempt(app.blueprints[name])

@@ -11,11 +11,11 @@ from bot.console.auth import me, role_required
 from bot.console.queue import STATUS_LABELS
 from flows import conversation
 from handlers import backoffice as bo
-from handlers import phones
+from handlers import phones, privacy
 from storage import db
 from storage.cases import Case, CaseStatus
 from storage.models import InboundMessage, OutboundMessage
-from storage.staff import Role, Staff
+from storage.staff import AuditLog, Role, Staff
 
 
 def _case(ticket: str) -> Case:
@@ -26,6 +26,8 @@ def _case(ticket: str) -> Case:
 
 
 def transcript(case: Case) -> list[dict]:
+    if case.citizen_id is None:
+        return []  # erased
     session = db.session()
     items = [{"direction": "in", "body": m.body or ("[lampiran]" if m.media else ""), "at": m.received_at}
              for m in session.scalars(select(InboundMessage).where(InboundMessage.citizen_id == case.citizen_id))]
@@ -41,26 +43,41 @@ def case_page(ticket: str):
     case = _case(ticket)
     bo.audit(session, staff, "view_case", case.id)
     session.commit()
-    holder = case.assigned_to == staff.id
+    holder = bo.may_see(case, staff)  # the holder, or a supervisor: everyone else sees personal data masked
     flow = casework.case_flow(session, case)
     askable = [(s.id, s.get("ask", s.id).split("\n")[0][:60]) for s in bo.askable_steps(flow)]
     product = current_app.config["PRODUCT"]
     return render_template(
         "case.html", case=case, holder=holder, staff=staff,
-        phone=_number(case) if holder else phones.mask(case.citizen.phone),
-        service_title=bo.title(case, product), transcript=transcript(case),
+        phone=_number(case) if holder else phones.mask(case.citizen.phone if case.citizen else None),
+        profile_name=_profile_name(case, holder),
+        fields=dict(case.fields or {}) if holder else privacy.mask_fields(case.fields),
+        audit_trail=audit_trail(case) if staff.at_least(Role.SUPERVISOR) else None,
+        service_title=bo.title(case, product), transcript=transcript(case) if holder else [],
         reasons=product.reject_reasons, askable=askable,
         agents=session.scalars(select(Staff).where(Staff.active.is_(True)).order_by(Staff.name)).all()
         if staff.at_least(Role.SUPERVISOR) else [],
-        paused=conversation.is_silent(case.citizen.conversation),
+        paused=conversation.is_silent(case.citizen.conversation if case.citizen else None),
         holder_name=session.get(Staff, case.assigned_to).name if case.assigned_to else None,
         CaseStatus=CaseStatus, status_labels=STATUS_LABELS, field_labels=product.field_labels,
     )
 
 
+def audit_trail(case: Case) -> list:
+    return db.session().execute(select(AuditLog, Staff.name).outerjoin(Staff, Staff.id == AuditLog.staff_id)
+                                .where(AuditLog.case_id == case.id).order_by(AuditLog.id)).all()
+
+
 def _number(case: Case) -> str:
     """The citizen's number, or the WhatsApp user id of a citizen who hides theirs."""
+    if case.citizen is None:
+        return "— (data warga sudah dihapus)"
     return case.citizen.phone or f"WhatsApp ID {case.citizen.wa_user_id}"
+
+
+def _profile_name(case: Case, holder: bool) -> str:
+    name = case.citizen.profile_name if case.citizen else None
+    return (name or "—") if holder else privacy.mask_name(name)
 
 
 @bp.get("/cases/<ticket>/documents/<int:document_id>")
@@ -68,8 +85,8 @@ def _number(case: Case) -> str:
 def document(ticket: str, document_id: int):
     try:
         return casework.document(db.session(), _case(ticket), document_id, me())
-    except bo.BackofficeError:
-        abort(404)
+    except bo.BackofficeError as exc:
+        abort(exc.status)
 
 
 def _act(ticket: str, action, success: str):

@@ -3,6 +3,7 @@
   const chat = document.getElementById("chat");
   const phone = document.getElementById("phone");
   const errorBox = document.getElementById("error");
+  const csrf = { "X-CSRFToken": document.querySelector('meta[name="csrf-token"]').content };
   let shown = "";
 
   function render(messages) {
@@ -36,7 +37,7 @@
     const data = new FormData(ev.target);
     data.append("phone", phone.value);
     data.append("name", document.getElementById("name").value);
-    const r = await fetch("send", { method: "POST", body: data });
+    const r = await fetch("send", { method: "POST", body: data, headers: csrf });
     if (!r.ok) {
       errorBox.textContent = (await r.json()).error || "Gagal mengirim";
       return;
@@ -44,7 +45,17 @@
     ev.target.reset();
     poll();
   });
+  const preview = document.getElementById("preview");
+  if (preview) preview.addEventListener("change", () => { preview.defaultChecked = preview.checked; });  // kept by reset()
   phone.addEventListener("change", () => { shown = ""; poll(); });
+  document.getElementById("new-number").addEventListener("click", async () => {
+    const r = await fetch("numbers", { method: "POST", headers: csrf });
+    if (!r.ok) return;
+    const number = (await r.json()).phone;
+    phone.append(new Option(number, number, true, true));
+    shown = "";
+    poll();
+  });
   setInterval(poll, 1000);
   poll();
 })();
