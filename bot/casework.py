@@ -49,10 +49,13 @@ def _reachable(case: Case) -> None:
         raise bo.BackofficeError("the citizen's personal data was erased: nothing can be sent to them", 409)
 
 
-def _tell(session, case: Case, text: str, template: str, status_word: str, agent: Staff | None = None) -> int:
+def _tell(session, case: Case, text: str, template: str, status_word: str | None = None,
+          agent: Staff | None = None) -> int:
+    """Store a message to the citizen; outside the 24-hour window it goes as ``template``, whose variables
+    are the ticket and ``status_word`` (Indonesian, from config.yml: the citizen reads it)."""
     _reachable(case)
-    row = notify(session, case.citizen, text, _product(), utcnow(), template,
-                 {"ticket": case.ticket, "status": status_word})
+    variables = {"ticket": case.ticket} | ({"status": status_word} if status_word else {})
+    row = notify(session, case.citizen, text, _product(), utcnow(), template, variables)
     row.agent_id = agent.id if agent else None
     session.flush()
     return row.id
@@ -103,7 +106,7 @@ def close(session, case: Case, staff: Staff, channel: str = "console") -> Done:
         if case.citizen is None:  # erased (on request, or by retention): closed without a survey
             return []
         conversation.ask_survey(session, case.citizen, case.id, utcnow())
-        return [_tell(session, case, question, "satisfaction", "-")]
+        return [_tell(session, case, question, "satisfaction")]
 
     return _run(session, case, operation)
 
@@ -112,7 +115,8 @@ def message(session, case: Case, staff: Staff, text: str, channel: str = "consol
     """An agent writes to the citizen (the bot is silent meanwhile)."""
     def operation() -> list[int]:
         bo.holder_or_supervisor(case, staff)
-        outbound_id = _tell(session, case, bo.message_text(text), "case_update", "pesan", agent=staff)
+        outbound_id = _tell(session, case, bo.message_text(text), "case_update",
+                            _product().text("case_update_message"), agent=staff)
         _take_over(session, case, staff, channel)
         bo.audit(session, staff, "message", case.id, channel=channel)
         return [outbound_id]
@@ -144,7 +148,8 @@ def hand_back(session, case: Case, staff: Staff, channel: str = "console") -> Do
             raise bo.BackofficeError("the bot is not paused for this citizen")
         bo.event(session, case, "handback", staff)
         bo.audit(session, staff, "hand_back", case.id, channel=channel)
-        return [_tell(session, case, _product().text("handback"), "case_update", "-")]
+        product = _product()
+        return [_tell(session, case, product.text("handback"), "case_update", product.text("case_update_handback"))]
 
     return _run(session, case, operation)
 

@@ -31,7 +31,7 @@ from sqlalchemy.orm.exc import StaleDataError
 import bot
 from bot import dispatch, faults, live, metrics, queues
 from bot.settings import MESSAGE_MARGIN
-from flows import conversation
+from flows import conversation, engine
 from flows.dialogue import prepare, reply
 from handlers.cases import schedule, schedule_without_sla
 from handlers import phones
@@ -112,7 +112,7 @@ def _configuration(session, state: dict, params: dict, phone: str | None) -> tup
             product, flow_set = live.preview(app)
         except ValueError as exc:  # a draft with problems: answer with what is published
             log.warning("preview with drafts impossible (%s); the published version answers", type(exc).__name__)
-    return product, live.pinned(app, session, flow_set, (state.get("run"), state.get("paused_run")))
+    return product, live.pinned(app, session, flow_set, (state.get("run"), *engine.paused_runs(state)))
 
 
 @dataclass

@@ -157,8 +157,9 @@ def _conversation(conversation_id: int, now: datetime) -> str:
 
 
 def sweep_conversations(now: datetime | None = None) -> dict[str, int]:
-    """Flow runs waiting for the citizen: a gentle reminder after 30 minutes, put aside after 24 hours
-    (the WhatsApp window; offered back when the citizen returns). Each conversation on its own."""
+    """Flow runs waiting for the citizen: a gentle reminder after 30 minutes (not in the quiet hours:
+    then at their end), put aside after 24 hours (the WhatsApp window; offered back when the citizen
+    returns). Each conversation on its own."""
     now = now or utcnow()
     product = current_app.config["PRODUCT"]
     session = db.session()

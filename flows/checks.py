@@ -1,5 +1,6 @@
 """Everything that keeps an admin's edit from being published, in one place: a flow definition, the
-bot texts, the product settings (menu, working hours, holidays, SLA hours, reject reasons, keywords).
+bot texts, the product settings (menu, working hours, holidays, quiet hours, SLA hours, reject reasons,
+keywords).
 
 The console's editors, the raw YAML view and rollbacks all ask ``problems``; an empty list means the
 runtime can run it. Problems name the field (and, for holidays typed in a form, the line).
@@ -14,7 +15,8 @@ import yaml
 
 from flows.definition import DEFINITIONS, flow_problems
 from handlers.catalog import Catalog
-from handlers.product import REQUIRED_TEXTS, load_product_raw, product_problems
+from handlers.product import load_product_raw, product_problems
+from handlers.text_keys import REQUIRED_TEXTS
 
 TEXTS, SETTINGS = "texts", "settings"
 ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -116,9 +116,14 @@ def ask_survey(session, citizen: Citizen, case_id: int, now: datetime) -> None:
 def take_over(session, citizen: Citizen, now: datetime) -> bool:
     """An officer talks with the citizen: the bot stays silent. False when it already was."""
     conversation = get(session, citizen.id)
+    state = state_of(conversation)
+    waiting = state.pop("awaiting_officer", None)  # the citizen asked for an officer: one has now written
+    state.pop("officer_told_at", None)
     if conversation.handoff_since is not None:
+        if waiting:
+            save(conversation, state, now)
         return False
-    save(conversation, state_of(conversation), now, handoff_since=now)
+    save(conversation, state, now, handoff_since=now)
     return True
 
 
@@ -127,7 +132,10 @@ def hand_back(session, citizen: Citizen, now: datetime) -> bool:
     conversation = get(session, citizen.id)
     if conversation.handoff_since is None:
         return False
-    save(conversation, state_of(conversation), now, handoff_since=None)
+    state = state_of(conversation)
+    state.pop("awaiting_officer", None)
+    state.pop("officer_told_at", None)
+    save(conversation, state, now, handoff_since=None)
     return True
 
 
@@ -165,7 +173,7 @@ def drop_abandoned(session, older_than: datetime, now: datetime, limit: int = 50
     for row in rows:
         state = state_of(row)
         dropped += int("paused_run" in state or "run" in state)
-        engine.drop_paused(session, state)
+        engine.drop_paused(session, state, everything=True)
         engine.abandon(session, state.pop("run", None))
         save(row, state, now, active_flow=None, last_activity_at=None)  # no run left to wait for: not picked again
     return dropped
@@ -178,8 +186,9 @@ def idle_since(conversation: Conversation, now: datetime) -> timedelta:
 def remind_or_expire(session, conversation: Conversation, flows: dict, product: Product,
                      now: datetime) -> tuple[str, str | None]:
     """A run waiting for the citizen: put aside after ``run_expires_after_hours`` (offered back when
-    they return), a reminder once after ``reminder_after_minutes``. ``flows`` must hold the run's own
-    flow version. Returns ``("expired" | "reminded" | "none", reminder text or None)``."""
+    they return), a reminder once after ``reminder_after_minutes``, never in the quiet hours (one that
+    falls due then waits for their end, unless the run is put aside first). ``flows`` must hold the
+    run's own flow version. Returns ``("expired" | "reminded" | "none", reminder text or None)``."""
     state = state_of(conversation)
     run = state.get("run")
     if conversation.active_flow is None or not run:
@@ -191,6 +200,8 @@ def remind_or_expire(session, conversation: Conversation, flows: dict, product: 
         return "expired", None
     if conversation.reminded_at is not None or idle < timedelta(minutes=product.reminder_after_minutes):
         return "none", None
+    if product.quiet_hours is not None and product.quiet_hours.is_quiet(now):
+        return "none", None  # still due: a later pass sends it once the quiet hours end
     flow = flows[run["flow"]]
     text = (engine.text(product, flow, "reminder", {"title": flow.title}) + "\n\n"
             + engine.prompt(product, flow, flow.step(run["step"]), run))

@@ -2,10 +2,13 @@
 
 A flow is a set of named steps starting at ``start``. Step types:
 
-- ``text``: ask, validate with a named validator, save the value, go to ``next``;
+- ``text``: ask, validate with a named validator, save the value, go to ``next`` (``optional``: "lewati" skips);
 - ``choice``: numbered ``options`` (value + title), answered by number or title;
 - ``photo``: one photo/PDF of a ``document`` kind (``accept``: image, pdf), ``optional`` may be skipped;
-- ``confirm``: show ``summary``, yes → ``next``, no → ``on_no`` (default: cancel);
+- ``confirm``: show ``summary`` and every answer given, numbered; yes → ``next``, a number or an answer's
+  name → ask that one again and come back, no → ``on_no`` (default: ask which answer to change);
+
+Steps that take an answer may have a ``label``: how the confirmation (and the agents) name the answer.
 - ``action``: call a named handler; its outcome picks the next step in ``outcomes``;
 - ``message``: say ``text`` and go to ``next`` (or end the run when there is none).
 
@@ -26,7 +29,7 @@ import yaml
 
 from handlers import texts as tpl
 from handlers.catalog import Catalog
-from handlers.product import text_placeholders
+from handlers.text_keys import text_placeholders
 
 DEFINITIONS = Path(__file__).resolve().parent / "definitions"
 STEP_TYPES = ("text", "choice", "photo", "confirm", "action", "message")
@@ -36,6 +39,7 @@ DOCUMENT = re.compile(r"^[a-z][a-z0-9_]{0,63}$")   # documents.kind is 64 charac
 VALUE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 ACCEPT = ("image", "pdf")
 TEXT_FIELDS = ("ask", "text", "summary", "received")
+LABEL_MAX = 40  # a line of the confirmation: "*2*. NIK baru: 3201…"
 
 
 class FlowError(ValueError):
@@ -129,6 +133,13 @@ def _step_problems(step_id: str, body, catalog: Catalog, where: str) -> list[str
             if missing and "default" not in named:
                 found.append(f"{where}: no step for outcome {', '.join(missing)} of '{step.get('handler')}' "
                              f"(add them or a 'default')")
+    label = step.get("label")
+    if label is not None and (not isinstance(label, str) or not label.strip() or len(label) > LABEL_MAX
+                              or "{" in label or "\n" in label):
+        found.append(f"{where}: 'label' must be one line of text, at most {LABEL_MAX} characters, no {{placeholders}}")
+    if step.get("optional") is not None and (not isinstance(step.get("optional"), bool)
+                                             or step.type not in ("text", "photo")):
+        found.append(f"{where}: 'optional' is true or false, and only for text and photo steps")
     errors = step.get("errors")
     if errors is not None and not isinstance(errors, dict):
         found.append(f"{where}: 'errors' must map error codes to texts")

@@ -19,25 +19,33 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from flows import engine
+from flows import answers, engine
 from flows.definition import WHATSAPP_MAX, Flow
-from flows.router import Understanding, fast_path, normalise, reply_for, understand
+from flows.router import (Understanding, fast_path, media_kind, mentions, normalise, numbers_in, reply_for,
+                          ticket_in, understand)
+from handlers.cases import withdraw_handoff
 from handlers.context import Context, MediaItem
 from handlers.validators import Invalid
 from nlu.client import NLUClient, NLUUnavailable
 from storage.models import as_utc
 from storage.staff import Satisfaction
 
-GLOBAL_IN_FLOW = ("cancel", "help", "human_agent", "erase_data")
+# Exact words that mean the same at every step of a run (config.yml keywords).
+IN_FLOW_KEYWORDS = ("cancel", "help", "menu", "human_agent", "erase_data", "thanks", "greet")
+# What the NLU may recognise inside a run, when the message does not answer the step.
+IN_FLOW_INTENTS = ("cancel", "help", "human_agent", "erase_data", "thanks", "greet", "out_of_scope")
 NLU_MIN_CONFIDENCE_IN_FLOW = 0.6
 SURVEY_RATINGS = ("1", "2", "3", "4")
+OFFICER_WAIT_REPEAT = timedelta(minutes=15)  # "still waiting for an officer" at most this often
 
 
 @dataclass
 class Prepared:
     understanding: Understanding | None = None  # outside a flow
-    kind: str = "answer"                        # inside a flow: answer | cancel | help | human_agent | affirm | deny
+    kind: str = "answer"                        # inside a flow: see flows.engine.Input.kind
     media: list[MediaItem] = field(default_factory=list)
+    media_kind: str | None = None               # voice, sticker, location… (flows.router.media_kind)
+    answer: str | None = None                   # the part of the message that answers (a number in a sentence)
 
 
 def _media_placeholders(media: list[dict], start: int = 0) -> list[MediaItem]:
@@ -47,13 +55,15 @@ def _media_placeholders(media: list[dict], start: int = 0) -> list[MediaItem]:
 
 def _answers_step(step, run: dict, body: str, product, validators) -> bool:
     if step.type == "text":
+        if step.get("optional") and normalise(body) in product.words("skip"):
+            return True
         try:
             validators[step.get("validator")](body, run["values"])
             return True
         except Invalid:
             return False
     if step.type == "choice":
-        return engine.choice_value(step, body) is not None
+        return answers.choice_value(step, body) is not None
     if step.type == "photo":
         return bool(step.get("optional")) and normalise(body) in product.words("skip")
     return False
@@ -62,38 +72,69 @@ def _answers_step(step, run: dict, body: str, product, validators) -> bool:
 def prepare(state: dict, body: str, media: list[dict], params: dict, product, flows: dict[str, Flow],
             validators: dict, nlu: NLUClient, check_media: Callable[[int, dict, list[str]], MediaItem]) -> Prepared:
     run = state.get("run")
+    kind_of_media = media_kind(media, params)
     survey_answer = state.get("survey") and normalise(body) in SURVEY_RATINGS
     if survey_answer or not engine.runnable(flows, run):
-        if media and any(m.get("content_type", "").startswith("image/") for m in media) and not body.strip():
-            return Prepared(Understanding("help", via="check"), media=_media_placeholders(media))
-        return Prepared(understand(body, media, params, state, product, nlu), media=_media_placeholders(media))
+        return Prepared(understand(body, media, params, state, product, nlu), media=_media_placeholders(media),
+                        media_kind=kind_of_media)
 
     flow = flows[run["flow"]]
     step = flow.step(run["step"])
     word = normalise(body)
     keyword = product.keywords.get(word)
-    if keyword in GLOBAL_IN_FLOW:
+    if keyword in IN_FLOW_KEYWORDS:
         return Prepared(kind=keyword)
-    if run.get("pending_cancel") or step.type == "confirm":
+    asked_yes_no = run.get("pending_cancel") or run.get("offered_switch")
+    if step.type == "confirm" and word.isdigit() and not asked_yes_no:
+        return Prepared(kind="answer")  # the number of an answer to change (not "1" for yes)
+    if run.get("offered_switch") and not run.get("pending_cancel") and step.type != "confirm" \
+            and _answers_step(step, run, body, product, validators):
+        return Prepared(kind="answer")  # "Pindah ke …?" answered with an answer to the question itself
+    if asked_yes_no or step.type == "confirm":
         if word in product.words("yes"):
             return Prepared(kind="affirm")
         if word in product.words("no"):
             return Prepared(kind="deny")
-    if step.type == "photo" and media:
+    if step.type == "photo" and media and kind_of_media in ("photo", "document"):
         accept = step.get("accept") or ["image"]
-        wanted = max(1, engine.photo_steps_ahead(flow, step.id))  # the photos this message can fill, no more
+        wanted = max(1, answers.photo_steps_ahead(flow, step.id))  # the photos this message can fill, no more
         checked = [check_media(i, m, accept) for i, m in enumerate(media[:wanted])]
         return Prepared(kind="answer", media=checked + _media_placeholders(media, start=wanted))
-    if not body.strip() or _answers_step(step, run, body, product, validators):
-        return Prepared(kind="answer", media=_media_placeholders(media))
-    try:  # not an answer: maybe "saya mau bicara dengan petugas", "gak jadi", "maksudnya apa"
+    placeholders = _media_placeholders(media)
+    if not body.strip():
+        return Prepared(kind="answer", media=placeholders, media_kind=kind_of_media)
+    if _answers_step(step, run, body, product, validators) or (
+            step.type == "confirm" and answers.change_target(product, flow, run, body) is not None):
+        return Prepared(kind="answer", media=placeholders)
+    return _not_an_answer(flow, step, run, body, product, validators, nlu, placeholders)
+
+
+def _not_an_answer(flow: Flow, step, run: dict, body: str, product, validators, nlu: NLUClient,
+                   placeholders: list[MediaItem]) -> Prepared:
+    """The message does not answer the question: a number inside a sentence that does, a ticket, a
+    complaint, another request or small talk ("terima kasih", "mau daftar bpjs baru")? Else a wrong answer."""
+    if step.type == "text":
+        fitting = next((n for n in numbers_in(body) if _answers_step(step, run, n, product, validators)), None)
+        if fitting is not None:
+            return Prepared(kind="answer", answer=fitting, media=placeholders)
+    ticket = ticket_in(body)
+    if ticket is not None and flow.id != "case_status":
+        return Prepared(kind="status", answer=ticket, media=placeholders)
+    services = {item.id for item in product.menu}
+    if flow.id != "complaint" and "complaint" in services and mentions(body, product.complaint_signals):
+        return Prepared(kind="service:complaint", media=placeholders)
+    try:  # maybe "saya mau bicara dengan petugas", "gak jadi", "maksudnya apa", "nomor hp saya hilang"
         parse = nlu.parse(body)
     except NLUUnavailable:
-        return Prepared(kind="answer", media=_media_placeholders(media))
-    wanted_kinds = GLOBAL_IN_FLOW + (("affirm", "deny") if step.type == "confirm" or run.get("pending_cancel") else ())
-    if parse.intent in wanted_kinds and parse.confidence >= NLU_MIN_CONFIDENCE_IN_FLOW:
-        return Prepared(kind=parse.intent, media=_media_placeholders(media))
-    return Prepared(kind="answer", media=_media_placeholders(media))
+        return Prepared(kind="answer", media=placeholders)
+    if parse.confidence < NLU_MIN_CONFIDENCE_IN_FLOW:
+        return Prepared(kind="answer", media=placeholders)
+    wanted = IN_FLOW_INTENTS + (("affirm", "deny") if step.type == "confirm" or run.get("pending_cancel") else ())
+    if parse.intent in wanted:
+        return Prepared(kind=parse.intent, media=placeholders)
+    if parse.intent in services and parse.intent != flow.id:
+        return Prepared(kind=f"service:{parse.intent}", media=placeholders)
+    return Prepared(kind="answer", media=placeholders)
 
 
 def _survey(ctx: Context, state: dict, body: str, received_at: datetime | None) -> list[str] | None:
@@ -125,25 +166,57 @@ def _survey(ctx: Context, state: dict, body: str, received_at: datetime | None) 
 
 
 def _resume_offer(ctx: Context, state: dict, body: str, prepared: Prepared) -> list[str] | None:
-    """A run that was put aside (24 h without an answer, or a message that could not be handled) is
-    offered back once; a citizen who picks from the menu ("menu", a number, a service word) starts anew."""
+    """A run put aside (24 h without an answer, ``menu`` inside it, another service chosen meanwhile):
+    LANJUT (or choosing that service again) resumes it; choosing another service keeps it aside (offered
+    again when that one ends); *batal* lets it go. After ``menu`` or another service it stays kept
+    whatever else is said; after 24 h idle it is offered once, and anything else then lets it go."""
+    while state.get("paused_run") and not engine.runnable(ctx.flows, state["paused_run"]):
+        engine.drop_paused(ctx.session, state)  # its flow or step is gone: nothing to come back to
     paused = state.get("paused_run")
-    chose = prepared.understanding is not None and prepared.understanding.via == "menu"
-    if not paused or not engine.runnable(ctx.flows, paused) or (chose and not state.get("resume_offered")):
+    if not paused:
+        return None
+    offered = state.get("resume_offered")
+    understanding = prepared.understanding
+    kind = understanding.kind if understanding is not None else None
+    chosen = understanding.service if kind == "service" else None
+    if (offered and _says_resume(ctx, body, digits=offered != "menu")) or chosen == paused["flow"]:
+        return _resume(ctx, state)
+    if chosen:
+        return None  # another service first; the kept request is offered back when it ends
+    if kind == "cancel" and offered:
         engine.drop_paused(ctx.session, state)
+        return None  # "batal": the kept request goes ("permintaan dibatalkan")
+    if offered in ("menu", "ended"):
+        return None  # answered as usual; the request stays kept (``_kept_note``)
+    if offered:
+        engine.drop_paused(ctx.session, state)
+        return None  # offered once after a long silence, and not taken
+    state["resume_offered"] = True
+    flow = ctx.flows[paused["flow"]]
+    return [engine.text(ctx.product, flow, "resume_offer", {"title": flow.title})]
+
+
+def _says_resume(ctx: Context, body: str, digits: bool) -> bool:
+    """LANJUT, "lanjut ya", "ok lanjutkan" (a bare "1" only where no menu was just shown)."""
+    words = tuple(w for w in ctx.product.words("resume") if digits or not w.isdigit())
+    return normalise(body) in words or mentions(body, tuple(w for w in words if not w.isdigit() and len(w) > 2))
+
+
+def _resume(ctx: Context, state: dict) -> list[str]:
+    run = state["run"] = engine.unpark(state)
+    flow = ctx.flows[run["flow"]]
+    ctx.conversation.active_flow = run["flow"]
+    ctx.conversation.last_activity_at, ctx.conversation.reminded_at = ctx.now, None
+    return [engine.text(ctx.product, flow, "resumed") + "\n\n" + engine.prompt(ctx.product, flow, flow.step(run["step"]), run)]
+
+
+def _kept_note(ctx: Context, state: dict) -> str | None:
+    """A reminder that a request is kept, under an answer given outside it."""
+    paused = state.get("paused_run")
+    if "run" in state or not state.get("resume_offered") or not engine.runnable(ctx.flows, paused):
         return None
     flow = ctx.flows[paused["flow"]]
-    if not state.pop("resume_offered", False):
-        state["resume_offered"] = True
-        return [engine.text(ctx.product, flow, "resume_offer", {"title": flow.title})]
-    if normalise(body) not in ctx.product.words("resume"):
-        engine.drop_paused(ctx.session, state)
-        return None  # anything else: a fresh start, handled as usual
-    state["run"] = state.pop("paused_run")
-    ctx.conversation.active_flow = paused["flow"]
-    ctx.conversation.last_activity_at, ctx.conversation.reminded_at = ctx.now, None
-    step = flow.step(paused["step"])
-    return [engine.text(ctx.product, flow, "resumed") + "\n\n" + engine.prompt(ctx.product, flow, step, paused)]
+    return engine.text(ctx.product, flow, "kept_for_later", {"title": flow.title})
 
 
 def _gone(ctx: Context, state: dict) -> list[str]:
@@ -161,8 +234,9 @@ def reply(ctx: Context, state: dict, prepared: Prepared, message_id: int, body: 
     if conversation.handoff_since is not None:
         timeout = timedelta(hours=ctx.product.handoff_timeout_hours)
         if ctx.now - as_utc(conversation.handoff_since) < timeout:
-            return []  # an officer is talking with the citizen: the bot stays silent
-        conversation.handoff_since = None
+            return _awaiting_officer(ctx, state, body) if state.get("awaiting_officer") else []
+        conversation.handoff_since = None  # nobody answered in time: the bot speaks again
+        state.pop("awaiting_officer", None)
 
     first_contact = not state.get("greeted")
     state["greeted"] = True
@@ -170,15 +244,50 @@ def reply(ctx: Context, state: dict, prepared: Prepared, message_id: int, body: 
     if replies is None:
         run = state.get("run")
         if engine.runnable(ctx.flows, run):
-            replies = engine.handle(ctx, state, engine.Input(message_id, body, prepared.kind, prepared.media))
+            replies = answers.handle(ctx, state, engine.Input(message_id, prepared.answer or body, prepared.kind,
+                                                              prepared.media, prepared.media_kind))
         elif run:
             replies = _gone(ctx, state)
         else:
-            replies = _resume_offer(ctx, state, body, prepared) or _outside_flow(ctx, state, prepared)
+            replies = _resume_offer(ctx, state, body, prepared)
+            if replies is None:
+                replies = _outside_flow(ctx, state, prepared, message_id)
+                note = _kept_note(ctx, state) if conversation.handoff_since is None else None
+                if note and replies:
+                    replies[-1] += "\n\n" + note
     if first_contact and replies:
         greeting = ctx.product.text("greeting", name=f" {profile_name}" if profile_name else "")
         replies[0] = greeting + "\n" + replies[0]
     return _bundle(replies)
+
+
+def _awaiting_officer(ctx: Context, state: dict, body: str) -> list[str]:
+    """The citizen asked for an officer and none has written yet: the bot is not silent. ``batal`` takes
+    the request back, ``menu`` shows the menu (the request stays), anything else ("halo? ada orang?")
+    hears when an officer will read it — at most every quarter of an hour, not after every line."""
+    keyword = ctx.product.keywords.get(normalise(body))
+    promise = engine.office_promise(ctx.product, ctx.now)
+    run = state.get("run")
+    if keyword in ("cancel", "menu", "help"):
+        ctx.conversation.handoff_since = None
+        state.pop("awaiting_officer", None)
+        state.pop("officer_told_at", None)
+        if keyword == "cancel":
+            withdraw_handoff(ctx.session, ctx.citizen.id)
+            reply = ctx.product.text("officer_request_withdrawn")
+        else:
+            reply = ctx.product.text("officer_request_kept", promise=promise)
+        if engine.runnable(ctx.flows, run) and keyword == "menu":
+            return [reply + "\n\n" + answers.show_menu(ctx, state)]  # the request in progress is kept
+        if engine.runnable(ctx.flows, run):
+            flow = ctx.flows[run["flow"]]
+            return [reply + "\n\n" + engine.prompt(ctx.product, flow, flow.step(run["step"]), run)]
+        return [reply + "\n\n" + ctx.product.menu_text()]
+    told = state.get("officer_told_at")
+    if told and ctx.now - datetime.fromisoformat(told) < OFFICER_WAIT_REPEAT:
+        return []
+    state["officer_told_at"] = ctx.now.isoformat()
+    return [ctx.product.text("officer_waiting", promise=promise)]
 
 
 def _bundle(replies: list[str]) -> list[str]:
@@ -208,19 +317,22 @@ def split_long(text: str, limit: int = WHATSAPP_MAX) -> list[str]:
     return pieces + [rest]
 
 
-def _outside_flow(ctx: Context, state: dict, prepared: Prepared) -> list[str]:
+def _outside_flow(ctx: Context, state: dict, prepared: Prepared, message_id: int) -> list[str]:
     understanding = prepared.understanding
     if understanding is None:  # prepared for a run that has since ended
         understanding = fast_path("menu", state, ctx.product) or Understanding("help")
     if understanding.kind == "service" and understanding.service in ctx.flows:
         state.pop("offered", None)
         item = ctx.product.service(understanding.service)
-        intro = ctx.product.text("service_selected", title=item.title) + "\n" + item.intro
+        selected = ctx.product.text("service_selected", title=item.title)
         replies = engine.start(ctx, state, understanding.service)
-        replies[0] = intro + "\n\n" + replies[0]
-        return replies
+        filled = answers.prefill(ctx, state, message_id, understanding.candidates)
+        if filled:  # the message already answered the first question(s): no need to say what to prepare
+            return [selected + "\n" + filled[0]] + filled[1:]
+        intro = selected + (" " + item.intro if item.intro else "")
+        return [intro + "\n\n" + replies[0]] + replies[1:]
     if understanding.kind == "human_agent":
-        return engine.request_officer(ctx, None)
+        return engine.request_officer(ctx, state, None)
     if understanding.kind == "erase_data":
         return engine.request_erasure(ctx)
     return reply_for(understanding, state, ctx.product)

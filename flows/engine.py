@@ -15,25 +15,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flows.definition import Flow, FlowError, Step
-from flows.router import normalise
-from handlers.cases import attach_update, need_info_abandoned, open_erasure_case, open_handoff_case
+from handlers.cases import attach_update, need_info_abandoned, open_erasure_case, open_handoff_case, opening
 from handlers.context import Context, MediaItem
 from handlers.phones import mask
 from handlers.product import Product
-from handlers.texts import display, render
-from handlers.validators import Invalid
-from storage.cases import Document
+from handlers.texts import render
 
 MAX_FAILURES = 3
 MAX_AUTOMATIC_STEPS = 50  # actions and messages in a row; more means a loop in the definition
+MAX_PARKED = 3  # requests put aside at once (another service chosen meanwhile, "menu", 24 h idle)
+EDITABLE = ("text", "choice", "photo")  # steps that take an answer the citizen may want to change
 
 
 @dataclass
 class Input:
     message_id: int
     body: str
-    kind: str = "answer"  # answer | cancel | help | human_agent | affirm | deny (see flows.dialogue.prepare)
+    kind: str = "answer"  # answer | cancel | help | menu | human_agent | affirm | deny | thanks | greet |
+    #                       erase_data | service:<id> | status (see flows.dialogue.prepare)
     media: list[MediaItem] = field(default_factory=list)
+    media_kind: str | None = None  # what a message that is not text is: voice, sticker, … (flows.router.media_kind)
 
 
 def text(product: Product, flow: Flow | None, key: str, values: dict | None = None) -> str:
@@ -73,10 +74,10 @@ def prompt(product: Product, flow: Flow, step: Step, run: dict) -> str:
         options = "\n".join(f"*{i}*. {o['title']}" for i, o in enumerate(step.get("options"), start=1))
         return render(step.get("ask"), values) + "\n" + options
     if step.type == "confirm":
-        return render(step.get("summary"), values) + "\n" + text(product, flow, "confirm_hint")
+        return summary(product, flow, step, run)
     ask = render(step.get("ask"), values).rstrip()  # a value left empty leaves no blank line behind
-    if step.type == "photo" and step.get("optional"):
-        ask += "\n" + text(product, flow, "photo_optional_hint")
+    if step.get("optional"):
+        ask += "\n" + text(product, flow, "photo_optional_hint" if step.type == "photo" else "text_optional_hint")
     return ask
 
 
@@ -86,24 +87,56 @@ def abandon(session, run: dict | None) -> None:
         need_info_abandoned(session, run["need_info_case"])
     for waiting in (run or {}).get("waiting", []):
         abandon(session, waiting)
+    older = (run or {}).get("parked_before")
+    if older:
+        abandon(session, older)
+
+
+def paused_runs(state: dict) -> list[dict]:
+    """The runs put aside, newest first (each keeps the one put aside before it)."""
+    runs, run = [], state.get("paused_run")
+    while run:
+        runs.append(run)
+        run = run.get("parked_before")
+    return runs
 
 
 def park(session, state: dict, run: dict) -> None:
-    """Put a run aside (offered back later); a run already put aside is dropped."""
-    abandon(session, state.get("paused_run"))
+    """Put a run aside, to be offered back later. A run already put aside waits behind it (it comes
+    back when this one is resumed and ended, or let go); beyond ``MAX_PARKED`` the oldest is dropped."""
+    older = state.pop("paused_run", None)
+    if older:
+        run["parked_before"] = older
+        chain = paused_runs({"paused_run": run})
+        if len(chain) > MAX_PARKED:
+            abandon(session, chain[MAX_PARKED - 1].pop("parked_before"))
     state["paused_run"] = run
     state.pop("resume_offered", None)
 
 
-def drop_paused(session, state: dict) -> None:
-    abandon(session, state.pop("paused_run", None))
+def unpark(state: dict) -> dict:
+    """Take the newest run put aside back (the one before it, if any, is next in line)."""
+    run = state.pop("paused_run")
+    older = run.pop("parked_before", None)
+    if older:
+        state["paused_run"] = older
+    state.pop("resume_offered", None)
+    return run
+
+
+def drop_paused(session, state: dict, everything: bool = False) -> None:
+    """Let the newest run put aside go (or every one): its answers go, an officer waiting for it is told."""
+    while state.get("paused_run"):
+        abandon(session, unpark(state))
+        if not everything:
+            break
     state.pop("resume_offered", None)
 
 
 def start(ctx: Context, state: dict, flow_id: str) -> list[str]:
+    """A new run of ``flow_id``. A run put aside stays aside (it is offered back when this one ends)."""
     flow = ctx.flows[flow_id]
     state["run"] = new_run(flow, flow.start, base_values(ctx.product, ctx.citizen.phone))
-    drop_paused(ctx.session, state)
     ctx.conversation.active_flow = flow.id
     ctx.conversation.last_activity_at, ctx.conversation.reminded_at = ctx.now, None
     return enter(ctx, state, flow.start)
@@ -130,9 +163,12 @@ def enter(ctx: Context, state: dict, step_id: str) -> list[str]:
         run["step"] = step_id
         if step.type == "message":
             replies.append(render(step.get("text"), run["values"]))
+            if not step.next and run.get("editing"):
+                step_id = _back_to_change(run)  # a check failed on the changed answer: ask it again
+                continue
             if not step.next:
                 finish(ctx, state)
-                return replies
+                return replies + offer_paused(ctx, state)
             step_id = step.next
         elif step.type == "action":
             outcome = ctx.actions[step.get("handler")].run(ctx, run)
@@ -140,18 +176,68 @@ def enter(ctx: Context, state: dict, step_id: str) -> list[str]:
             step_id = outcomes.get(outcome) or outcomes.get("default")
             if step_id is None:
                 raise FlowError(f"{flow.id}: step '{step.id}' has no outcome '{outcome}'")
+        elif _kept(run, step):
+            mark_answered(run, step)  # answered already, and not the one being changed: kept
+            step_id = step.next
         else:
+            if step.type == "confirm":
+                run.pop("editing", None)
             replies.append(prompt(ctx.product, flow, step, run))
             return replies
     raise FlowError(f"{state['run']['flow']}: more than {MAX_AUTOMATIC_STEPS} automatic steps in a row")
 
 
-def request_officer(ctx: Context, flow: Flow | None) -> list[str]:
-    """The citizen asks for a person: the bot goes quiet and the agents' queue gets a handoff case
-    (unless one is already open), so an officer sees it and answers from the console."""
+def _kept(run: dict, step: Step) -> bool:
+    """While one answer is changed, the answers after it are kept — each once: a flow that comes back to
+    a question (a check sent the citizen back) asks it again."""
+    editing = run.get("editing")
+    if not editing or step.id not in editing["keep"] or not step.next:
+        return False
+    skipped = editing.setdefault("skipped", [])
+    if step.id in skipped:
+        return False
+    skipped.append(step.id)
+    return True
+
+
+def _back_to_change(run: dict) -> str:
+    """While one answer is changed, a check on it ended the flow (no such card, too many tries): the
+    question is asked again instead, and everything else answered stays."""
+    editing = run["editing"]
+    path = run.setdefault("path", [])
+    if editing["target"] in path:
+        del path[path.index(editing["target"]):]
+    editing["skipped"] = []
+    return editing["target"]
+
+
+def offer_paused(ctx: Context, state: dict) -> list[str]:
+    """A run ended while another was put aside (the citizen switched services): offer it back now."""
+    paused = state.get("paused_run")
+    if not runnable(ctx.flows, paused):
+        return []
+    state["resume_offered"] = "ended"  # the next message may be LANJUT
+    flow = ctx.flows[paused["flow"]]
+    return [text(ctx.product, flow, "resume_offer", {"title": flow.title})]
+
+
+def office_promise(product: Product, now) -> str:
+    """When an officer will read the citizen's messages, from the office's calendar."""
+    promise = product.calendar.promise(now)
+    if promise.open_now:
+        return text(product, None, "officer_soon")
+    return text(product, None, "officer_later", opening(product, promise.next_open))
+
+
+def request_officer(ctx: Context, state: dict, flow: Flow | None) -> list[str]:
+    """The citizen asks for a person: the agents' queue gets a handoff case (unless one is open) and
+    the citizen is told honestly when an officer will read it. Until an officer writes, the bot still
+    answers a few words (menu, batal, "ada orang?") with that promise; then it is silent."""
     ctx.conversation.handoff_since = ctx.now
-    open_handoff_case(ctx, ctx.conversation.active_flow)
-    return [text(ctx.product, flow, "handoff_started")]
+    state["awaiting_officer"] = True  # cleared when an officer writes (flows.conversation.take_over)
+    kept = state.get("paused_run") or {}
+    open_handoff_case(ctx, ctx.conversation.active_flow or kept.get("flow"))  # what the citizen was doing
+    return [text(ctx.product, flow, "handoff_started", {"promise": office_promise(ctx.product, ctx.now)})]
 
 
 def request_erasure(ctx: Context) -> list[str]:
@@ -176,150 +262,63 @@ def _need_info_done(ctx: Context, state: dict) -> list[str]:
             return [received + "\n\n" + prompt(ctx.product, flow, flow.step(state["run"]["step"]), state["run"])]
         return [received]
     if state.get("paused_run"):
-        state["run"] = state.pop("paused_run")
+        state["run"] = unpark(state)
         ctx.conversation.active_flow = state["run"]["flow"]
     return [received]
 
 
 def fail(ctx: Context, flow: Flow, step: Step, run: dict, code: str) -> list[str]:
-    """Repeat the question with one line saying what is expected; after 3 failures offer a way out."""
+    """Repeat the question with one line saying what is expected. After repeated failures the way out
+    (an officer, the menu) is added, never put in place of the hint and the question."""
     run["failures"] = run.get("failures", 0) + 1
-    if run["failures"] >= MAX_FAILURES:
-        run["failures"] = 0
-        return [text(ctx.product, flow, "too_many_failures")]
     errors = step.get("errors") or {}
     line = render(errors[code], run["values"]) if code in errors else text(ctx.product, flow, f"error_{code}")
-    return [line + "\n\n" + prompt(ctx.product, flow, step, run)]
-
-
-def handle(ctx: Context, state: dict, inp: Input) -> list[str]:
-    run, flow, step = current(ctx, state)
-    ctx.conversation.last_activity_at, ctx.conversation.reminded_at = ctx.now, None
-    if run.get("pending_cancel"):
-        run["pending_cancel"] = False
-        if inp.kind in ("affirm", "cancel"):
-            finish(ctx, state)
-            return [text(ctx.product, flow, "cancelled") + "\n\n" + ctx.product.menu_text()]
-        if inp.kind == "deny":
-            return [text(ctx.product, flow, "not_cancelled") + "\n\n" + prompt(ctx.product, flow, step, run)]
-    if inp.kind == "cancel":
-        run["pending_cancel"] = True
-        return [text(ctx.product, flow, "cancel_confirm", {"title": flow.title})]
-    if inp.kind == "help":
-        return [text(ctx.product, flow, "help_in_flow") + "\n\n" + prompt(ctx.product, flow, step, run)]
-    if inp.kind == "human_agent":
-        return request_officer(ctx, flow)
-    if inp.kind == "erase_data":
-        return request_erasure(ctx) + [prompt(ctx.product, flow, step, run)]
-    consume = {"text": _text, "choice": _choice, "photo": _photo, "confirm": _confirm}[step.type]
-    return consume(ctx, state, flow, step, run, inp)
-
-
-def _text(ctx, state, flow, step, run, inp) -> list[str]:
-    if inp.media and not inp.body.strip():
-        return [text(ctx.product, flow, "no_photo_needed") + "\n\n" + prompt(ctx.product, flow, step, run)]
-    try:
-        value = ctx.validators[step.get("validator")](inp.body, run["values"])
-    except Invalid as exc:
-        return fail(ctx, flow, step, run, exc.code)
-    key = step.get("save_as", step.id)
-    run["values"][key], run["values"][key + "_text"] = value, display(value)
-    run["failures"] = 0
-    return enter(ctx, state, step.next)
-
-
-def choice_value(step: Step, body: str) -> str | None:
-    word = normalise(body)
-    for i, option in enumerate(step.get("options"), start=1):
-        if word in (str(i), normalise(str(option["title"])), normalise(str(option["value"]))):
-            return option["value"]
-    return None
-
-
-def _choice(ctx, state, flow, step, run, inp) -> list[str]:
-    value = choice_value(step, inp.body)
-    if value is None:
-        return fail(ctx, flow, step, run, "choice")
-    option = next(o for o in step.get("options") if o["value"] == value)
-    run["values"][step.get("save_as", step.id)] = value
-    run["values"][step.get("save_as", step.id) + "_title"] = option["title"]
-    run["failures"] = 0
-    return enter(ctx, state, step.next)
-
-
-def _confirm(ctx, state, flow, step, run, inp) -> list[str]:
-    if inp.kind == "affirm":
+    reply = line + "\n\n" + prompt(ctx.product, flow, step, run)
+    if run["failures"] >= MAX_FAILURES:
         run["failures"] = 0
-        return enter(ctx, state, step.next)
-    if inp.kind == "deny":
-        if step.get("on_no"):
-            return enter(ctx, state, step.get("on_no"))
-        finish(ctx, state)
-        return [text(ctx.product, flow, "cancelled") + "\n\n" + ctx.product.menu_text()]
-    return fail(ctx, flow, step, run, "confirm")
+        reply += "\n\n" + text(ctx.product, flow, "too_many_failures")
+    return [reply]
 
 
-def _store_document(ctx: Context, run: dict, step: Step, item: MediaItem, message_id: int) -> None:
-    document = Document(
-        citizen_id=ctx.citizen.id, inbound_message_id=message_id, media_index=item.index, kind=step.get("document"),
-        content_type=item.content_type, size=item.size, sha256=item.sha256, width=item.width, height=item.height,
-        sharpness=item.sharpness,
-    )
-    ctx.session.add(document)
-    ctx.session.flush()
-    run["docs"].setdefault(step.get("document"), []).append(document.id)
-    run.setdefault("shas", []).append(item.sha256)
-    run["values"]["doc_" + step.get("document")] = "✅"
+def mark_answered(run: dict, step: Step) -> None:
+    """Remember the order of the questions the citizen answered (the confirmation lists them)."""
+    path = run.setdefault("path", [])
+    if step.id not in path:
+        path.append(step.id)
 
 
-def _photo(ctx, state, flow, step, run, inp) -> list[str]:
-    if not inp.media:
-        if step.get("optional") and normalise(inp.body) in ctx.product.words("skip"):
-            return enter(ctx, state, step.next)
-        return fail(ctx, flow, step, run, "photo_expected")
-    received: list[str] = []
-    for position, item in enumerate(inp.media):  # several photos in one message fill the waiting steps in order
-        if item.problem == "not_needed":  # not fetched: more photos than steps waiting for one
-            return _joined(received + [text(ctx.product, flow, "extra_photos_ignored")],
-                           [prompt(ctx.product, flow, step, run)])
-        accept = step.get("accept") or ["image"]
-        if not item.ok or item.kind not in accept:
-            problem = item.problem if not item.ok else "not_a_photo"
-            if problem == "not_a_photo" and "pdf" in accept:
-                problem = "not_a_document"
-            return _joined(received, [text(ctx.product, flow, f"photo_{problem}") + "\n\n"
-                                      + prompt(ctx.product, flow, step, run)])
-        if item.sha256 in run.get("shas", []):
-            return _joined(received, [text(ctx.product, flow, "photo_duplicate") + "\n\n"
-                                      + prompt(ctx.product, flow, step, run)])
-        _store_document(ctx, run, step, item, inp.message_id)
-        run["failures"] = 0
-        if step.get("received"):
-            received.append(render(step.get("received"), run["values"]))
-        next_prompts = enter(ctx, state, step.next)
-        if position == len(inp.media) - 1:
-            return _joined(received, next_prompts)
-        if "run" not in state or current(ctx, state)[2].type != "photo":
-            return _joined(received + [text(ctx.product, flow, "extra_photos_ignored")], next_prompts)
-        run, flow, step = current(ctx, state)
-    return received
+def editable(flow: Flow, run: dict) -> list[Step]:
+    """The answers a confirmation offers to change, in the order they were given."""
+    return [flow.step(step_id) for step_id in run.get("path", [])
+            if step_id in flow.steps and flow.step(step_id).type in EDITABLE]
 
 
-def photo_steps_ahead(flow: Flow, step_id: str) -> int:
-    """How many photos the run can take from one message, from this step on (consecutive photo steps)."""
-    count, seen = 0, set()
-    while step_id and step_id in flow.steps and step_id not in seen:
-        seen.add(step_id)
-        step = flow.step(step_id)
-        if step.type != "photo":
-            break
-        count += 1
-        step_id = step.next
-    return count
+def _answer_line(product: Product, step: Step, run: dict) -> str:
+    values, key = run["values"], str(step.get("save_as", step.id))
+    if step.type == "photo":
+        shown = "✅" if run["docs"].get(step.get("document")) else "—"
+    elif step.type == "choice":
+        shown = values.get(key + "_title") or "—"
+    else:
+        shown = values.get(key + "_text") or values.get(key) or "—"
+    return f"{product.step_label(step)}: {shown}"
 
 
-def _joined(received: list[str], prompts: list[str]) -> list[str]:
-    """'Photo received' lines go in front of the next question, as one message."""
-    if received and prompts:
-        return ["\n".join(received) + "\n\n" + prompts[0]] + prompts[1:]
-    return received + prompts
+def summary(product: Product, flow: Flow, step: Step, run: dict) -> str:
+    """The confirmation: its header, every answer numbered (to change one by its number), the hint."""
+    lines = [render(step.get("summary"), run["values"]).rstrip()]
+    lines += [f"*{i}*. {_answer_line(product, answered, run)}" for i, answered in enumerate(editable(flow, run), 1)]
+    return "\n".join(lines) + "\n" + text(product, flow, "confirm_hint")
+
+
+def start_editing(ctx: Context, state: dict, flow: Flow, confirm: Step, target: Step) -> list[str]:
+    """Change one answer: ask its question again; the answers after it are kept (asked again only if the
+    flow's checks send the citizen back to them), then the confirmation comes back."""
+    run = state["run"]
+    path = run.get("path", [])
+    at = path.index(target.id) if target.id in path else len(path)
+    run["editing"] = {"confirm": confirm.id, "target": target.id, "keep": path[at + 1:]}
+    run["path"] = path[:at]  # the path is walked again: a changed choice may lead past other questions
+    run["step"], run["failures"] = target.id, 0
+    return [text(ctx.product, flow, "edit_field", {"field": ctx.product.step_label(target)}) + "\n"
+            + prompt(ctx.product, flow, target, run)]

@@ -1,40 +1,98 @@
-"""Understanding a citizen's message and deciding the bot's reply.
+"""Understanding a citizen's message and deciding the bot's reply outside a flow run.
 
 ``understand`` needs no database (it may call the NLU server: the worker calls it with no transaction
 open); ``reply_for`` turns the understanding into reply texts and updates the conversation state.
-Order: readable input checks → numbered/keyword fast path → NLU (down: menu by numbers).
+Order: what is not text (a voice note, a photo…) → numbered/keyword fast path → a ticket number in a
+sentence → complaint words → NLU (down: menu by numbers) → "ubah data" without saying which.
+
+The readers below (``media_kind``, ``ticket_in``, ``numbers_in``, ``mentions``) are also used inside a
+flow run (flows.dialogue), so that a message means the same wherever it arrives.
 """
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass, field
 
-from handlers.product import SMALL_TALK, Product
+from handlers.product import Product
+from handlers.text_keys import SMALL_TALK
 from nlu.client import FALLBACK, NLUClient, NLUUnavailable, Parse
 
-READABLE_MEDIA = ("image/", "application/pdf")
 _PUNCT = re.compile(r"[\s.!?*,:;()\-]+")
+_TICKET = re.compile(r"\bPDW\s*-?\s*(\d{8})\s*-?\s*(\d{4})\b", re.IGNORECASE)
+_NUMBER = re.compile(r"(?<![\d+-])\d[\d .\-]{11,22}\d(?!\d)")
+_PHONE_START = ("08", "628")  # a mobile number (0812…, 62812…), never a card number or a NIK
+LETTERS = string.ascii_uppercase  # options offered outside the menu: letters, so they never clash with its numbers
 
 
 @dataclass
 class Understanding:
-    kind: str  # service | ambiguous | fallback | nlu_down | too_long | unsupported_media | one of SMALL_TALK
+    kind: str  # service | ambiguous | choose | fallback | nlu_down | too_long | media | one of SMALL_TALK
     service: str | None = None
     options: list[str] = field(default_factory=list)
     parse: Parse | None = None
-    via: str = "nlu"  # nlu | menu (a number or a menu word) | check
+    via: str = "nlu"  # nlu | menu (a number or a menu word) | check | ticket | signal
+    candidates: list[str] = field(default_factory=list)  # numbers in the message that may answer a question
+    media_kind: str | None = None
 
 
 def normalise(text: str) -> str:
     return _PUNCT.sub(" ", text.lower()).strip()
 
 
+# ------------------------------------------------------------------------------ readers
+def media_kind(media: list[dict], params: dict) -> str | None:
+    """What a message that carries something besides text is, as the citizen would say it."""
+    if params.get("Latitude") and params.get("Longitude"):
+        return "location"
+    if not media:
+        return None
+    content_type = str(media[0].get("content_type", "")).lower().split(";")[0].strip()
+    if content_type == "image/webp":
+        return "sticker"  # WhatsApp sends stickers as WebP; photos arrive as JPEG
+    if content_type.startswith("image/"):
+        return "photo"
+    if content_type.startswith("audio/"):
+        return "voice"
+    if content_type.startswith("video/"):
+        return "video"
+    if content_type in ("text/vcard", "text/x-vcard", "text/directory"):
+        return "contact"
+    if content_type.startswith(("application/", "text/")):
+        return "document"
+    return "other"
+
+
+def ticket_in(body: str) -> str | None:
+    """A ticket number anywhere in the message ("gimana tiket PDW-20261204-0003 saya")."""
+    match = _TICKET.search(body or "")
+    return f"PDW-{match[1]}-{match[2]}" if match else None
+
+
+def numbers_in(body: str) -> list[str]:
+    """Card numbers (13 digits) and NIKs (16 digits) typed inside a sentence, separators removed; a phone
+    number of the same length ("+62 812…", "0812…") is not one of them."""
+    found = (re.sub(r"\D", "", m.group()) for m in _NUMBER.finditer(body or ""))
+    return [digits for digits in found if len(digits) in (13, 16) and not digits.startswith(_PHONE_START)]
+
+
+def mentions(body: str, phrases: tuple[str, ...]) -> bool:
+    """One of ``phrases`` appears as whole words in the message (case and punctuation ignored)."""
+    padded = f" {normalise(body)} "
+    return any(f" {normalise(phrase)} " in padded for phrase in phrases if normalise(phrase))
+
+
+def lettered(product: Product, services: list[str]) -> str:
+    return "\n".join(f"*{LETTERS[i]}*. {product.title_of(s)}" for i, s in enumerate(services))
+
+
+# ------------------------------------------------------------------------------ outside a flow
 def fast_path(body: str, state: dict, product: Product) -> Understanding | None:
-    """Menu numbers and exact menu words select directly, without the NLU."""
+    """Letters of options just offered, menu numbers and exact menu words select directly, without the NLU."""
     word = normalise(body)
     offered = state.get("offered") or []
-    if word.isdigit() and offered and 1 <= int(word) <= len(offered):
-        return Understanding("service", service=offered[int(word) - 1], via="menu")
+    if offered and len(word) == 1 and word.upper() in LETTERS[:len(offered)]:
+        return Understanding("service", service=offered[LETTERS.index(word.upper())], via="menu")
     if word.isdigit() and 1 <= int(word) <= len(product.menu):
         return Understanding("service", service=product.menu[int(word) - 1].id, via="menu")
     keyword = product.keywords.get(word)
@@ -68,15 +126,26 @@ def understand(body: str, media: list[dict], params: dict, state: dict, product:
     if len(body) > product.body_max_chars:
         return Understanding("too_long", via="check")
     if not body.strip():
-        readable = any(m.get("content_type", "").startswith(READABLE_MEDIA) for m in media)
-        return Understanding("help" if readable else "unsupported_media", via="check")
+        return Understanding("media", via="check", media_kind=media_kind(media, params) or "other")
     quick = fast_path(body, state, product)
     if quick is not None:
         return quick
+    services = {item.id for item in product.menu}
+    ticket = ticket_in(body) or ("terakhir" if mentions(body, ("tiket terakhir", "permohonan terakhir")) else None)
+    if ticket and "case_status" in services:
+        return Understanding("service", service="case_status", via="ticket", candidates=[ticket])
+    candidates = numbers_in(body)
+    if "complaint" in services and mentions(body, product.complaint_signals):
+        return Understanding("service", service="complaint", via="signal", candidates=candidates)
     try:
-        return from_parse(nlu.parse(body), product)
+        understanding = from_parse(nlu.parse(body), product)
     except NLUUnavailable:
         return Understanding("nlu_down")
+    words, data_services = product.data_change
+    if mentions(body, words) and not (understanding.kind == "service" and understanding.service in data_services):
+        return Understanding("choose", options=[s for s in data_services if s in services], parse=understanding.parse)
+    understanding.candidates = candidates
+    return understanding
 
 
 def reply_for(understanding: Understanding, state: dict, product: Product) -> list[str]:
@@ -86,25 +155,22 @@ def reply_for(understanding: Understanding, state: dict, product: Product) -> li
     menu = product.menu_text()
     if kind == "too_long":
         return [product.text("body_too_long")]
-    if kind == "unsupported_media":
-        return [product.text("unsupported_media") + "\n\n" + menu]
+    if kind == "media":
+        key = "photo_before_service" if understanding.media_kind == "photo" else f"media_{understanding.media_kind}"
+        return [product.text(key if key in product.texts else "media_other") + "\n\n" + menu]
     if kind == "nlu_down":
         return [product.text("nlu_unavailable") + "\n" + menu]
-    if kind == "ambiguous":
+    if kind in ("ambiguous", "choose") and understanding.options:
         state["offered"] = understanding.options
-        titles = [product.service(service).title for service in understanding.options]
-        return [product.text("ambiguous", first=titles[0], second=titles[1])]
-    if kind == "service":
-        item = product.service(understanding.service)
-        state["service"] = item.id
-        return [product.text("service_selected", title=item.title) + "\n" + item.intro]
-    if kind == "fallback":
+        key = "ambiguous" if kind == "ambiguous" else "data_change_offer"
+        return [product.text(key) + "\n" + lettered(product, understanding.options)]
+    if kind == "fallback" or kind == "choose":
         return [product.text("fallback") + "\n" + menu]
     if kind == "thanks":
         return [product.text("thanks")]
-    if kind == "human_agent":
-        return [product.text("human_agent")]
+    if kind in ("affirm", "deny"):  # "ya" after everything is done: nothing was asked
+        return [product.text("nothing_pending")]
     if kind == "cancel":
         state.pop("service", None)
         return [product.text("cancelled") + "\n\n" + menu]
-    return [menu]  # greet, help, affirm/deny outside a question, a photo with no question pending
+    return [menu]  # greet, help, menu, affirm/deny outside a question

@@ -1,5 +1,5 @@
 """What admins edit, versioned: each flow, the bot texts, the product settings (menu, working hours
-and holidays, SLA hours, reject reasons, keywords).
+and holidays, quiet hours, SLA hours, reject reasons, keywords).
 
 The repository's files are the versions before any edit (version 0). ``save_draft`` keeps a draft;
 ``publish`` makes it live (refused while flows.checks finds problems); ``rollback`` publishes an old
@@ -20,10 +20,11 @@ from flows.checks import SETTINGS, TEXTS, flow_ids, problems
 from flows.definition import DEFINITIONS, Flow, FlowError, flow_digest, parse_flow
 from handlers.catalog import Catalog
 from handlers.product import Product, load_product_raw
+from handlers.text_keys import known_text
 from storage.config_versions import ConfigVersion, VersionStatus
 from storage.models import utcnow
 
-SETTINGS_KEYS = ("menu", "working_hours", "sla_hours", "reject_reasons", "keywords", "field_labels")
+SETTINGS_KEYS = ("menu", "working_hours", "quiet_hours", "sla_hours", "reject_reasons", "keywords", "field_labels")
 BASE = 0  # the "version id" of the repository's files, for a rollback to them
 
 __all__ = ["TEXTS", "SETTINGS", "flow_ids", "problems"]
@@ -64,7 +65,20 @@ def latest(session, kind: str, status: str) -> ConfigVersion | None:
 
 def content(session, kind: str, config_path: str, draft: bool = False) -> str:
     version = (latest(session, kind, VersionStatus.DRAFT) if draft else None) or latest(session, kind, VersionStatus.PUBLISHED)
-    return version.content if version else base_content(kind, config_path)
+    if version is None:
+        return base_content(kind, config_path)
+    return _upgraded_texts(version.content, config_path) if kind == TEXTS else version.content
+
+
+def _upgraded_texts(text: str, config_path: str) -> str:
+    """Texts an admin saved, read by a newer release: a text the release added comes from config.yml until
+    an admin edits it, and a text it no longer uses is left out (it could no longer be checked)."""
+    published = yaml.safe_load(text)
+    if not isinstance(published, dict):
+        return text  # not texts at all: the checks say so
+    shipped = load_product_raw(config_path)["texts"]
+    kept = {key: value for key, value in published.items() if key in shipped or known_text(str(key))}
+    return _dump({**shipped, **kept})
 
 
 def _next_number(session, kind: str) -> int:

@@ -14,26 +14,25 @@ from typing import Callable
 
 from sqlalchemy import select
 
+from handlers import changes
 from handlers import registry as reg
+from handlers.backoffice import HANDLED, WAITING_FOR_AGENT, outcome, title
 from handlers.cases import create_case as new_case
-from handlers.cases import office_today, request_fields
+from handlers.cases import office_today, promise, request_fields
 from handlers.context import Context
-from handlers.worktime import format_day_id, zone_label
+from handlers.privacy import mask_name
+from handlers.texts import render, service_key
+from handlers.worktime import format_date_short, format_day_id
 from storage import keys
-from storage.cases import Case
+from storage.cases import Case, CaseStatus
 from storage.membership import InactiveReason, Segment
+from storage.models import as_utc
 
 log = logging.getLogger(__name__)
 
 
 def rupiah(amount: int) -> str:
     return "Rp" + f"{amount:,}".replace(",", ".")
-
-
-def mask_name(name: str) -> str:
-    """'Siti Rahmawati' → 'Siti R*********': enough to recognise, not to learn."""
-    first, *rest = name.split()
-    return " ".join([first] + [w[0] + "*" * (len(w) - 1) for w in rest])
 
 
 def _limit_key(ctx: Context) -> str:
@@ -104,20 +103,16 @@ def create_case(ctx: Context, run: dict) -> str:
     document_ids = [doc_id for ids in run["docs"].values() for doc_id in ids]
     case = new_case(ctx.session, ctx.citizen.id, run["flow"], fields, document_ids, run["version"], ctx.product)
     ctx.created_cases.append(case.id)
-    promise = ctx.product.calendar.promise(ctx.now)
-    if promise.open_now:
-        values["promise"] = ctx.product.text("promise_open", hours=ctx.product.sla_hours(run["flow"]))
-    else:
-        values["promise"] = ctx.product.text(
-            "promise_closed", day=format_day_id(promise.next_open.date()), time=promise.next_open.strftime("%H.%M"),
-            zone=zone_label(ctx.product.timezone)
-        )
+    values["promise"] = promise(ctx.product, run["flow"], ctx.now)
     values["ticket"] = case.ticket
     return "created"
 
 
 def find_case(ctx: Context, run: dict) -> str:
-    """The citizen's own case by ticket (or their latest): never anyone else's."""
+    """The citizen's own case by ticket (or their latest): never anyone else's. Answers where it stands
+    (its status; a closed case: how it ended), which picks the flow's answer, with what that answer tells:
+    the reason of a rejection, the officer's note, the item the officer waits for, when an officer will look.
+    The words are the flow's texts, a service's own ones first (``status_approved_complaint``)."""
     values = run["values"]
     query = select(Case).where(Case.citizen_id == ctx.citizen.id)
     if values["ticket"] == "LAST":
@@ -127,13 +122,36 @@ def find_case(ctx: Context, run: dict) -> str:
     case = ctx.session.scalar(query)
     if case is None:
         return "not_found"
-    texts = ctx.flows[run["flow"]].texts
+    product, texts, shown = ctx.product, ctx.flows[run["flow"]].texts, outcome(case)
+
+    def said(key: str) -> str:
+        return render(texts.get(service_key(texts, key, case.service), ""), values)
+
+    decided = shown in (CaseStatus.NEED_INFO, CaseStatus.APPROVED, CaseStatus.REJECTED)
     values.update(
-        ticket=case.ticket, service_title=case.service_title or ctx.product.title_of(case.service),
-        status_label=texts.get(f"status_{case.status}", case.status), status_next=texts.get(f"next_{case.status}", ""),
-        submitted_text=format_day_id(case.created_at.date()),
+        ticket=case.ticket, service_title=title(case, product),
+        submitted_text=format_date_short(as_utc(case.created_at).astimezone(product.timezone)),
+        note=(case.decision_note or "").strip() if decided else "",
+        reason=_reason(product, texts, case) if shown == CaseStatus.REJECTED else "",
+        awaited=_awaited(ctx, case) if shown == CaseStatus.NEED_INFO else "",
+        promise=promise(product, case.service, ctx.now, case.sla_due_at) if shown in WAITING_FOR_AGENT else "",
     )
-    return "found"
+    values.update(status_label=said(f"status_{shown}"), status_next=said(f"next_{shown}"),
+                  officer_note=said("officer_note") if values["note"] else "")
+    return shown
+
+
+def _reason(product, texts: dict, case: Case) -> str:
+    """Why the case was rejected, in words (a reason an admin removed since: the flow's ``reason_unknown``)."""
+    return product.reject_reasons.get(case.decision_reason or "") or texts.get("reason_unknown", "")
+
+
+def _awaited(ctx: Context, case: Case) -> str:
+    """What the officer asked for: the label of that step of the case's flow (its name when the flow or
+    the step is gone)."""
+    flow = ctx.flows.get(case.service)
+    step = flow.steps.get(case.need_info_item) if flow else None
+    return ctx.product.step_label(step) if step else ctx.product.field_label(case.need_info_item or "")
 
 
 @dataclass(frozen=True)
@@ -158,6 +176,10 @@ ACTIONS: dict[str, Action] = {
                                   ("assessment", "deadline_text", "past_deadline", "needs_sktm")),
     "needs_sktm": Action(needs_sktm, ("yes", "no")),
     "create_case": Action(create_case, ("created",), ("ticket", "promise")),
-    "find_case": Action(find_case, ("found", "not_found"),
-                        ("ticket", "service_title", "status_label", "status_next", "submitted_text")),
+    "check_new_nik": Action(changes.check_new_nik, changes.OUTCOMES, ("member_name",)),
+    "check_new_phone": Action(changes.check_new_phone, changes.OUTCOMES, ("member_name",)),
+    "find_case": Action(find_case, (CaseStatus.SUBMITTED, CaseStatus.IN_REVIEW, CaseStatus.NEED_INFO,
+                                    CaseStatus.APPROVED, CaseStatus.REJECTED, HANDLED, "not_found"),
+                        ("ticket", "service_title", "submitted_text", "status_label", "status_next", "note",
+                         "officer_note", "reason", "awaited", "promise")),
 }

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.orm import object_session
 
-from handlers.cases import ERASURE, HANDOFF
+from handlers.cases import HANDOFF
 from handlers.product import Product
 from storage.cases import Case, CaseEvent, CaseStatus
 from storage.models import as_utc, utcnow
@@ -24,6 +24,7 @@ DECISIONS = ("approve", "reject", "need_info")
 ASKABLE = ("text", "photo")  # steps an agent may ask the citizen to answer again
 # The SLA clock runs while an agent has to act (not while the citizen is asked for more).
 WAITING_FOR_AGENT = (CaseStatus.SUBMITTED, CaseStatus.IN_REVIEW)
+HANDLED = "handled"  # how a closed case that was never decided ended (a request to talk with an officer)
 
 
 class BackofficeError(ValueError):
@@ -36,11 +37,22 @@ class BackofficeError(ValueError):
 
 @dataclass
 class Decision:
-    """What to tell the citizen about a decision; ``reopen`` is the step to ask again (need_info)."""
+    """What to tell the citizen about a decision: the message, the {status} word of the case_update
+    template (when it goes outside the 24-hour window) and ``reopen``, the step to ask again (need_info)."""
 
     text: str
     status_word: str
     reopen: str | None = None
+
+
+def outcome(case: Case) -> str:
+    """Where a case stands for the citizen: its status, and for a closed case how it ended (approved,
+    rejected, or ``HANDLED``: closed without a decision)."""
+    if case.status != CaseStatus.CLOSED:
+        return case.status
+    if case.decision_reason:
+        return CaseStatus.REJECTED
+    return CaseStatus.APPROVED if case.decided_at is not None else HANDLED
 
 
 def overdue(case: Case, now: datetime | None = None) -> bool:
@@ -140,15 +152,13 @@ def decide(session, case: Case, staff: Staff, decision: str, product: Product, f
     values = {"ticket": case.ticket, "title": title(case, product), "note": note}
     if decision == "approve":
         case.status, case.decided_at, case.decision_note = CaseStatus.APPROVED, utcnow(), note
-        approved = "erasure_approved" if case.service == ERASURE else "decision_approved"
-        result = Decision(product.text(approved, **values), decision)
     elif decision == "reject":
         reasons = product.reject_reasons
         if not isinstance(reason, str) or reason not in reasons:
             raise BackofficeError(f"reason must be one of {', '.join(reasons)}", 400)
         case.status, case.decided_at = CaseStatus.REJECTED, utcnow()
         case.decision_reason, case.decision_note = reason, note
-        result = Decision(product.text("decision_rejected", reason=reasons[reason], **values), decision)
+        values["reason"] = reasons[reason]
     else:
         if flow is None:
             raise BackofficeError(f"the {case.service} service has no flow to ask again", 400)
@@ -156,7 +166,10 @@ def decide(session, case: Case, staff: Staff, decision: str, product: Product, f
         if not isinstance(item, str) or item not in asks:
             raise BackofficeError(f"item must be one of {', '.join(asks)}", 400)
         case.status, case.need_info_item, case.decision_note = CaseStatus.NEED_INFO, item, note
-        result = Decision(product.text("decision_need_info", **values), decision, reopen=item)
+    # In the service's own words when it has them: a complaint is followed up, never "approved".
+    result = Decision(product.service_text(f"decision_{case.status}", case.service, **values),
+                      product.service_text(f"case_update_{case.status}", case.service),
+                      reopen=item if case.status == CaseStatus.NEED_INFO else None)
     event(session, case, decision, staff, note or reason or item)
     audit(session, staff, "decide", case.id, decision, channel=channel)
     return result

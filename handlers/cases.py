@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from handlers.worktime import DAYS_ID, format_date_short, format_moment_id, zone_label
 from storage.cases import Case, CaseEvent, CaseStatus, Document, TicketCounter
 from storage.models import as_utc, utcnow
 
@@ -81,6 +82,19 @@ def open_handoff_case(ctx, active_flow: str | None) -> Case | None:
     return case if new else None
 
 
+def withdraw_handoff(session, citizen_id: int) -> Case | None:
+    """The citizen no longer needs an officer ("batal" while waiting): their open handoff case is closed
+    unless an officer already holds it (then it stays, so the officer sees it was withdrawn)."""
+    case = session.scalar(select(Case).where(
+        Case.citizen_id == citizen_id, Case.service == HANDOFF, Case.status.in_(CaseStatus.OPEN)))
+    if case is None:
+        return None
+    if case.status == CaseStatus.SUBMITTED:
+        case.status, case.closed_at = CaseStatus.CLOSED, utcnow()
+    session.add(CaseEvent(case_id=case.id, kind="withdrawn", actor="citizen"))
+    return case
+
+
 def open_erasure_case(ctx) -> Case:
     """A request to erase this citizen's data (one open at a time), for an officer to confirm."""
     return _open_case(ctx, ERASURE, {})[0]
@@ -120,6 +134,26 @@ def schedule(session, case: Case, product, now: datetime | None = None) -> bool:
     case.queued_at = now or utcnow()
     session.add(CaseEvent(case_id=case.id, kind="queued", note=f"SLA {product.sla_hours(case.service)} working hours"))
     return True
+
+
+def opening(product, moment: datetime) -> dict[str, str]:
+    """When the office opens next, as the citizen reads it: {day}, {time}, {zone}."""
+    return {"day": f"{DAYS_ID[moment.weekday()]}, {format_date_short(moment.date())}", "time": moment.strftime("%H.%M"),
+            "zone": zone_label(product.timezone)}
+
+
+def promise(product, service: str, now: datetime, due: datetime | None = None) -> str:
+    """When an officer will look at a case of ``service``, honestly, from the office's calendar and the SLA:
+    within the SLA's working hours (a new case), by its due time (a queued one), when the office opens
+    (closed now); a case past its due time gets an apology instead of a promise."""
+    if due is not None and as_utc(due) <= now:
+        return product.text("promise_late")
+    moment = product.calendar.promise(now)
+    if not moment.open_now:
+        return product.text("promise_closed", **opening(product, moment.next_open))
+    if due is not None:
+        return product.text("promise_due", due=format_moment_id(as_utc(due), product.timezone))
+    return product.text("promise_open", hours=product.sla_hours(service))
 
 
 def schedule_without_sla(session, case: Case, reason: str) -> None:

@@ -6,6 +6,7 @@ strings), or raises ``handlers.validators.Invalid`` with a code the flow turns i
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 from typing import Callable
 
 from handlers import validators as v
@@ -35,10 +36,38 @@ def new_phone(text: str, values: dict) -> str:
     return v.mobile_phone(text)
 
 
+_TICKET_INSIDE = re.compile(r"PDW\s*-?\s*\d{8}\s*-?\s*\d{4}", re.IGNORECASE)
+_WORDS = re.compile(r"[^\w]+")
+
+
 def ticket_or_last(text: str, values: dict) -> str:
-    if _clean(text).lower() in _LAST_WORDS:
+    """A ticket number, also inside a sentence or copied with WhatsApp's *bold* ("gimana tiket *PDW-…*.");
+    or the citizen's latest case ("terakhir", "tiket terakhir dong")."""
+    found = _TICKET_INSIDE.search(text)
+    if found:
+        return v.ticket(found.group())
+    said = _WORDS.sub(" ", text.lower()).strip()
+    if any(f" {w} " in f" {said} " for w in _LAST_WORDS):
         return "LAST"
     return v.ticket(text)
+
+
+# Days before today that words for a recent day mean.
+_RECENT_DAYS = {"hari ini": 0, "tadi": 0, "td": 0, "barusan": 0, "kemarin": 1, "kemaren": 1, "kmrn": 1,
+                "kemarin lusa": 2, "2 hari lalu": 2, "dua hari lalu": 2, "3 hari lalu": 3, "tiga hari lalu": 3}
+EVENT_MAX_AGE_DAYS = 2 * 366  # complaints are about what happened recently
+
+
+def event_date(text: str, values: dict, today: date | None = None) -> str:
+    """The day something happened: a date as people write it, or "hari ini" / "kemarin"."""
+    today = today or date.today()
+    cleaned = _clean(text).lower().strip(".!")
+    if cleaned in _RECENT_DAYS:
+        return (today - timedelta(days=_RECENT_DAYS[cleaned])).isoformat()
+    day = v.birth_date(cleaned, today)  # the same reading of dates, never after today
+    if day < today - timedelta(days=EVENT_MAX_AGE_DAYS):
+        raise Invalid("event_too_old")
+    return day.isoformat()
 
 
 def text_between(shortest: int, longest: int) -> Callable[[str, dict], str]:
@@ -70,6 +99,7 @@ ERROR_CODES: dict[str, tuple[str, ...]] = {
     "card_or_nik": ("card_or_nik",) + NIK_CODES + CARD_CODES,
     "new_phone": PHONE_CODES,
     "ticket_or_last": ("ticket_invalid",),
+    "event_date": ("date_invalid", "date_future", "event_too_old"),
     "short_text": TEXT_CODES,
     "long_text": TEXT_CODES,
 }
@@ -83,6 +113,7 @@ VALIDATORS: dict[str, Callable[[str, dict], str]] = {
     "card_or_nik": card_or_nik,
     "new_phone": new_phone,
     "ticket_or_last": ticket_or_last,
+    "event_date": event_date,
     "short_text": text_between(3, 200),
     "long_text": text_between(10, 1500),
 }

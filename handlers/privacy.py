@@ -26,10 +26,14 @@ def mask_digits(text: str) -> str:
 
 
 def mask_name(name: str | None) -> str:
-    """'Siti Rahmawati' -> 'S*** R*********' (for staff who do not hold the case)."""
-    if not name:
+    """The one way a name is shown to whom may not read it whole, citizens (a card's holder after a status
+    check) and staff who do not hold the case alike: every word keeps its first letter and at least three
+    stars hide the rest, so a short word's length is not told either.
+    'Siti Rahmawati' -> 'S*** R********', 'M Yusuf' -> 'M*** Y****', 'Sukarno' -> 'S******'."""
+    words = str(name or "").split()
+    if not words:
         return "—"
-    return " ".join(word[0] + "*" * max(len(word) - 1, 3) for word in str(name).split())
+    return " ".join(word[0] + "*" * max(len(word) - 1, 3) for word in words)
 
 
 _DATE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}$")

@@ -1,8 +1,9 @@
 """Product settings and citizen-facing texts from config.yml (never hard-coded in Python).
 
 ``Product`` is the only reader of the raw settings: everything else asks its typed accessors.
-Texts are filled by ``handlers.texts.render``, which never raises; which placeholders each text may
-use is declared in ``TEXT_PLACEHOLDERS`` and checked when an admin saves (``Product.checked``).
+Texts are filled by ``handlers.texts.render``, which never raises; which texts must exist and which
+placeholders each may use is declared in ``handlers.text_keys`` and checked when an admin saves
+(``Product.checked``).
 """
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from handlers import texts as tpl
-from handlers.inputs import ERROR_CODES
-from handlers.worktime import WorkingCalendar
+from handlers.text_keys import REQUIRED_TEXTS, SMALL_TALK, TEMPLATE_WORDS, text_placeholders
+from handlers.worktime import QuietHours, WorkingCalendar
 
 
 class ProductConfigError(ValueError):
@@ -62,51 +63,6 @@ class NluSettings:
 CONTENT_SID = re.compile(r"^HX[0-9a-f]{32}$")
 CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # reject reason codes: stored in cases.decision_reason (64)
 TITLE_MAX = 128  # cases.service_title
-# Small-talk actions a keyword (or the NLU) may pick besides a service.
-SMALL_TALK = ("greet", "thanks", "help", "human_agent", "cancel", "affirm", "deny", "erase_data")
-# What a photo can be refused for (handlers.media's problems): each needs a ``photo_<problem>`` text.
-PHOTO_PROBLEMS = ("not_a_photo", "not_a_document", "unsupported_type", "too_large", "unreadable", "too_small",
-                  "too_blurry", "not_found", "host_not_allowed", "download_failed", "duplicate")
-
-REQUIRED_TEXTS = (
-    "greeting", "menu_intro", "menu_footer", "body_too_long", "unsupported_media", "nlu_unavailable",
-    "fallback", "ambiguous", "service_selected", "thanks", "human_agent", "cancelled", "not_cancelled",
-    "cancel_confirm", "confirm_hint", "photo_optional_hint", "too_many_failures", "help_in_flow", "handoff_started",
-    "no_photo_needed", "extra_photos_ignored", "photo_duplicate", "resume_offer", "resumed", "promise_open",
-    "promise_closed", "reminder", "decision_approved", "decision_rejected", "decision_need_info",
-    "need_info_received", "handback", "survey_question", "survey_comment", "survey_thanks", "message_failed",
-    "flow_changed", "use_sender_number", "error_choice", "error_confirm", "error_photo_expected",
-    "erasure_requested", "erasure_approved",
-    *(f"photo_{problem}" for problem in PHOTO_PROBLEMS),
-    *sorted({f"error_{code}" for codes in ERROR_CODES.values() for code in codes}),
-)
-
-# The placeholders the bot fills in each text; every other text is sent as written.
-TEXT_PLACEHOLDERS: dict[str, frozenset[str]] = {
-    "greeting": frozenset({"name"}),
-    "ambiguous": frozenset({"first", "second"}),
-    "service_selected": frozenset({"title"}),
-    "cancel_confirm": frozenset({"title"}),
-    "resume_offer": frozenset({"title"}),
-    "reminder": frozenset({"title"}),
-    "flow_changed": frozenset({"title"}),
-    "use_sender_number": frozenset({"masked"}),
-    "promise_open": frozenset({"hours"}),
-    "promise_closed": frozenset({"day", "time", "zone"}),
-    "decision_approved": frozenset({"title", "ticket", "note"}),
-    "decision_rejected": frozenset({"title", "ticket", "note", "reason"}),
-    "decision_need_info": frozenset({"title", "ticket", "note"}),
-    "need_info_received": frozenset({"ticket"}),
-    "survey_question": frozenset({"ticket"}),
-    "erasure_requested": frozenset({"ticket"}),
-    "erasure_approved": frozenset({"ticket"}),
-}
-
-
-def text_placeholders(key: str) -> frozenset[str]:
-    return TEXT_PLACEHOLDERS.get(key, frozenset())
-
-
 @dataclass(frozen=True)
 class Product:
     raw: dict[str, Any]
@@ -147,6 +103,18 @@ class Product:
         for item in self.menu:
             words.update({k.lower(): item.id for k in item.keywords})
         return words
+
+    @cached_property
+    def complaint_signals(self) -> tuple[str, ...]:
+        """Words that make a message a complaint whatever service it names ("calo", "pungli")."""
+        return tuple(str(w).lower() for w in self.raw.get("complaint_signals") or ())
+
+    @cached_property
+    def data_change(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(words, services): "ubah data" without saying which data offers each data-change service."""
+        cfg = self.raw.get("data_change") or {}
+        return (tuple(str(w).lower() for w in cfg.get("words") or ()),
+                tuple(str(s) for s in cfg.get("services") or ()))
 
     def words(self, name: str) -> set[str]:
         """Exact answers (lower case) meaning yes / no / skip / resume."""
@@ -198,6 +166,11 @@ class Product:
         return self.calendar.tz
 
     @cached_property
+    def quiet_hours(self) -> QuietHours | None:
+        """When the bot starts no conversation (office time); None: no quiet hours."""
+        return QuietHours.from_config(self.raw.get("quiet_hours"), self.timezone)
+
+    @cached_property
     def retention(self) -> Retention:
         cfg, defaults = self.raw.get("retention") or {}, Retention()
         return Retention(**{name: int(cfg.get(name, getattr(defaults, name))) for name in Retention.__dataclass_fields__})
@@ -209,6 +182,14 @@ class Product:
     @property
     def field_labels(self) -> dict[str, str]:
         return {str(k): str(v) for k, v in (self.raw.get("field_labels") or {}).items()}
+
+    def field_label(self, key: str) -> str:
+        """What a collected value or document is called (``field_labels``, else its name)."""
+        return self.field_labels.get(key) or key.replace("_", " ").capitalize()
+
+    def step_label(self, step) -> str:
+        """What a flow step asks for: its own ``label``, else the label of the value it saves."""
+        return str(step.get("label") or self.field_label(str(step.get("save_as", step.id))))
 
     def template(self, name: str) -> Template:
         spec = (self.raw.get("templates") or {})[name]
@@ -241,6 +222,10 @@ class Product:
             raise ProductConfigError(f"text {key!r} is missing from config.yml") from exc
         return tpl.render(template, values)
 
+    def service_text(self, key: str, service: str, **values: Any) -> str:
+        """The service's own version of a text when there is one (``service_key``), else the general one."""
+        return self.text(tpl.service_key(self.texts, key, service), **values)
+
     def menu_text(self) -> str:
         lines = [self.text("menu_intro")]
         lines += [f"*{item.number}*. {item.title}" for item in self.menu]
@@ -269,6 +254,9 @@ def product_problems(raw: dict) -> list[str]:
     long = [key for key, value in texts.items() if len(str(value)) > 1600]
     if long:
         found.append(f"texts longer than WhatsApp's 1600 characters: {', '.join(long)}")
+    broken = [key for key, value in texts.items() if str(key).startswith(TEMPLATE_WORDS) and re.search(r"[\n\t]", str(value))]
+    if broken:
+        found.append(f"texts for a WhatsApp template must be one line: {', '.join(broken)}")
     for key, value in texts.items():
         found += tpl.problems(value, text_placeholders(key), f"texts: {key}")
     found += _menu_problems(raw)
@@ -280,6 +268,10 @@ def product_problems(raw: dict) -> list[str]:
             WorkingCalendar.from_config(hours)
         except (ValueError, TypeError, KeyError, AttributeError, ZoneInfoNotFoundError) as exc:
             found.append(f"working_hours: {exc}")
+    try:
+        QuietHours.from_config(raw.get("quiet_hours"), ZoneInfo("UTC"))  # its own checks: any zone will do
+    except ValueError as exc:
+        found.append(str(exc))
     reasons = raw.get("reject_reasons") or {}
     if not isinstance(reasons, dict):
         found.append("reject_reasons must be a mapping")
@@ -322,6 +314,15 @@ def _menu_problems(raw: dict) -> list[str]:
             if target not in services and target not in SMALL_TALK:
                 found.append(f"keywords: '{word}' goes to '{target}', which is neither a menu service nor one of "
                              f"{', '.join(SMALL_TALK)}")
+    signals = raw.get("complaint_signals", [])
+    if not _is_text_list(signals):
+        found.append("complaint_signals must be a list of words (text)")
+    change = raw.get("data_change") or {}
+    if not isinstance(change, dict) or not _is_text_list(change.get("words", [])) \
+            or not isinstance(change.get("services", []), list):
+        found.append("data_change needs 'words' (a list of words) and 'services' (a list of menu services)")
+    else:
+        found += [f"data_change: '{s}' is not a menu service" for s in change.get("services", []) if s not in services]
     words = raw.get("words") or {}
     if not isinstance(words, dict) or not all(_is_text_list([str(w) for w in v]) if isinstance(v, list) else False
                                               for v in words.values()):

@@ -94,6 +94,13 @@ def render(template: str, values: Mapping[str, Any]) -> str:
     return "".join(out)
 
 
+def service_key(texts: Mapping[str, Any], key: str, service: str) -> str:
+    """``<key>_<service>`` when ``texts`` has that service's own words (a complaint is "ditindaklanjuti",
+    never "disetujui"), else ``key``: the one rule for per-service texts, in config.yml and in flows."""
+    own = f"{key}_{service}"
+    return own if str(texts.get(own) or "").strip() else key
+
+
 def display(value) -> str:
     """How a stored value is shown back to the citizen: ISO dates as DD-MM-YYYY."""
     text = str(value)

@@ -1,6 +1,7 @@
-"""Working hours of the branch office: when officers are there, SLA deadlines, what to promise citizens.
+"""The office's clock: working hours (when officers are there, SLA deadlines, what to promise citizens)
+and the quiet hours (when the bot starts no conversation).
 
-Built from config.yml's ``working_hours``::
+Built from config.yml's ``working_hours`` and ``quiet_hours``::
 
     working_hours:
       timezone: "Asia/Jakarta"
@@ -8,14 +9,18 @@ Built from config.yml's ``working_hours``::
       start: "08:00"
       end: "15:00"
       holidays: ["2026-12-25"]
+    quiet_hours:          # optional; absent or empty: no quiet hours
+      start: "21:00"
+      end: "07:00"
 
 Every datetime passed in must be timezone-aware (UTC is fine); results are in the office's timezone.
 Times are wall-clock times of that timezone (Indonesia has no daylight saving time).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
@@ -23,7 +28,9 @@ DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAYS_ID = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
 MONTHS_ID = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
              "September", "Oktober", "November", "Desember")
+MONTHS_SHORT_ID = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
 _MAX_CLOSED_DAYS = 3660  # a calendar closed this long is a configuration error
+HH_MM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 @dataclass(frozen=True)
@@ -80,9 +87,7 @@ class WorkingCalendar:
 
     # -- helpers -------------------------------------------------------------------------------
     def _local(self, dt: datetime) -> datetime:
-        if dt.tzinfo is None or dt.utcoffset() is None:
-            raise ValueError("a timezone-aware datetime is required")
-        return dt.astimezone(self.tz)
+        return _in_zone(dt, self.tz)
 
     def _at(self, d: date, t: time) -> datetime:
         return datetime.combine(d, t, tzinfo=self.tz)
@@ -137,6 +142,59 @@ class WorkingCalendar:
         return Promise(open_now=self.is_open(dt), next_open=self.next_opening(dt))
 
 
+@dataclass(frozen=True)
+class QuietHours:
+    """A daily window of office time in which the bot starts no conversation (no reminders).
+
+    ``start`` is quiet and ``end`` is not: 21:00-07:00 is quiet from 21:00 until 06:59:59 the next
+    morning (a window whose start is after its end crosses midnight); 12:00-13:00 is an ordinary one.
+    """
+
+    tz: tzinfo
+    start: time
+    end: time
+
+    def __post_init__(self) -> None:
+        if self.start == self.end:
+            raise ValueError("quiet_hours: start and end must differ (leave quiet_hours empty for none)")
+
+    @classmethod
+    def from_config(cls, cfg: Any, tz: tzinfo) -> "QuietHours | None":
+        """``{start: "21:00", end: "07:00"}``; ``None`` (the setting absent or empty) means no quiet hours."""
+        if cfg is None:
+            return None
+        if not isinstance(cfg, dict) or set(cfg) != {"start", "end"}:
+            raise ValueError("quiet_hours must have exactly 'start' and 'end', e.g. {start: \"21:00\", end: \"07:00\"} "
+                             "(or be left empty for none)")
+        return cls(tz, _hh_mm(cfg["start"], "quiet_hours.start"), _hh_mm(cfg["end"], "quiet_hours.end"))
+
+    def is_quiet(self, dt: datetime) -> bool:
+        t = _in_zone(dt, self.tz).time()
+        if self.start < self.end:
+            return self.start <= t < self.end
+        return t >= self.start or t < self.end
+
+    def ends_at(self, dt: datetime) -> datetime:
+        """When the quiet window ``dt`` falls in ends, or ``dt`` itself (in office time) when it is not quiet."""
+        local = _in_zone(dt, self.tz)
+        if not self.is_quiet(local):
+            return local
+        day = local.date() + timedelta(days=1 if local.time() >= self.end else 0)  # the evening part: tomorrow
+        return datetime.combine(day, self.end, tzinfo=self.tz)
+
+
+def _in_zone(dt: datetime, tz: tzinfo) -> datetime:
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError("a timezone-aware datetime is required")
+    return dt.astimezone(tz)
+
+
+def _hh_mm(value: Any, name: str) -> time:
+    if not isinstance(value, str) or not HH_MM.match(value.strip()):
+        raise ValueError(f"{name}: {value!r} is not a time like \"21:00\" (hours 00-23, minutes 00-59, in quotes)")
+    return time.fromisoformat(value.strip())
+
+
 ZONE_LABELS = {"Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT"}
 
 
@@ -148,3 +206,14 @@ def zone_label(tz: ZoneInfo) -> str:
 def format_day_id(d: date) -> str:
     """``date(2026, 11, 23)`` → ``"Senin, 23 November 2026"`` (a datetime gives its date)."""
     return f"{DAYS_ID[d.weekday()]}, {d.day} {MONTHS_ID[d.month - 1]} {d.year}"
+
+
+def format_date_short(d: date) -> str:
+    """``date(2026, 12, 4)`` → ``"4 Des 2026"`` (a datetime gives its date)."""
+    return f"{d.day} {MONTHS_SHORT_ID[d.month - 1]} {d.year}"
+
+
+def format_moment_id(dt: datetime, tz: ZoneInfo) -> str:
+    """A moment in the office's time, as citizens read it: ``"4 Des 2026, 10.15 WIB"``."""
+    local = _in_zone(dt, tz)
+    return f"{format_date_short(local)}, {local:%H.%M} {zone_label(tz)}"

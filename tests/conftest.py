@@ -21,8 +21,10 @@ import psycopg
 import pytest
 import redis as redis_lib
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
 from bot import create_app
+from handlers.registry import load_csv
 from storage.migrate import upgrade
 from storage.schema import metadata
 from tests.twilio_fake import FakeTwilio
@@ -83,15 +85,26 @@ def backend(request) -> str:
     return request.param
 
 
+def _seed_registry(url: str) -> None:
+    """The demo membership registry, as ``scripts/run`` loads it: the cards the conversations use exist."""
+    engine = create_engine(url)
+    with Session(engine) as session:
+        load_csv(session)
+        session.commit()
+    engine.dispose()
+
+
 @pytest.fixture
 def database_url(backend, postgres_db, tmp_path) -> str:
     if backend == "postgresql":
         if postgres_db is None:
             pytest.skip("no PostgreSQL answers on this machine (set TEST_DATABASE_URL)")
         _truncate(postgres_db)
+        _seed_registry(postgres_db)
         return postgres_db
     url = f"sqlite:///{tmp_path / 'pandawa.sqlite3'}"
     upgrade(url)
+    _seed_registry(url)
     return url
 
 

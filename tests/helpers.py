@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import itertools
+import re
 import secrets
+import textwrap
+from datetime import datetime, timezone
 
 from rq import SimpleWorker
 from twilio.request_validator import RequestValidator
 
 from bot import queues
+from storage.models import utcnow
 from tests.images import document_photo
 
 _counter = itertools.count(1)
@@ -32,6 +36,14 @@ def sign(app, path: str, form: dict[str, str], token: str | None = None) -> str:
 
 def post_signed(client, app, path: str, form: dict[str, str], **kw):
     return client.post(path, data=form, headers={"X-Twilio-Signature": sign(app, path, form)}, **kw)
+
+
+def awake(app) -> datetime:
+    """Now, or the end of the quiet hours when it is quiet now (UTC): a moment the sweeper may remind,
+    so that tests about reminders pass at any time of day."""
+    quiet = app.config["PRODUCT"].quiet_hours
+    now = utcnow()
+    return quiet.ends_at(now).astimezone(timezone.utc) if quiet else now
 
 
 def run_jobs(app, names=queues.ALL) -> None:
@@ -64,6 +76,13 @@ class Chat:
         assert response.status_code == 200, response.get_data(as_text=True)
         return self.replies() if run else []
 
+    def send_extra(self, body: str = "", **params: str) -> list[str]:
+        """A message with other Twilio parameters (a location's Latitude/Longitude, a button's payload)."""
+        form = inbound_form(self.phone, body, ProfileName=self.name, **params)
+        response = post_signed(self.client, self.app, "/whatsapp/inbound", form)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return self.replies()
+
     def say(self, body: str) -> list[str]:
         return self.send(body)
 
@@ -93,3 +112,18 @@ def submit_nik_case(app, twilio, phone: str = "+6281234567890") -> Chat:
     chat.photo(document_photo(seed=2))
     chat.say("ya")
     return chat
+
+
+def complaint_answers(category: str = "1", facility: str = "RSUD Kota",
+                      description: str = "Saya diminta bayar obat padahal pakai bpjs") -> list[str]:
+    """What a citizen types for a complaint from the menu (no participant number, no photo), up to "ya"."""
+    return ["5", category, "lewati", "kemarin", facility, description, "lewati", "ya"]
+
+
+PHONE_WIDTH = 38  # characters a line of a WhatsApp bubble holds on a small phone
+
+
+def phone_lines(message: str) -> int:
+    """Lines the message takes on a small phone (WhatsApp hides the *bold*, _italic_ and ~strike~ markers)."""
+    visible = re.sub(r"([*_~])(\S[^\n]*?)\1", r"\2", message)
+    return sum(len(textwrap.wrap(line, PHONE_WIDTH)) or 1 for line in visible.split("\n"))

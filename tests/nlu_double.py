@@ -27,6 +27,7 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("thanks", ("terima kasih", "makasih")),
     ("cancel", ("batal", "gak jadi")),
     ("greet", ("halo", "hai", "selamat pagi", "assalamualaikum")),
+    ("out_of_scope", ("daftar bpjs baru", "pinjol", "cuaca")),
 )
 
 

@@ -1,20 +1,26 @@
 """An admin edits a bot text in a real browser (Playwright, Debian's Chromium), publishes it, and the
-citizen in the local WhatsApp simulator reads the new text; the draft preview switch of the simulator."""
+citizen in the local WhatsApp simulator reads the new text; the draft preview switch of the simulator;
+the simulator shows WhatsApp's formatting as a phone does."""
 from __future__ import annotations
-
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from bot import create_app
 from bot.accounts import create_staff
 from storage import db
-from tests.browser import ARTIFACTS, needs_chromium, serving
+from storage.models import Citizen, OutboundMessage
+from tests.browser import ARTIFACTS, needs_chromium, screenshot, serving
 from tests.conftest import free_port, preferred_backend, wait_for
 from tests.helpers import run_jobs
 
 PASSWORD = "rahasia-kuat-123"
 NEW_INTRO = "Pilih layanan PANDAWA dengan membalas angkanya:"
+REPLY = ("*Tebal* dan _miring_, ~coret~ serta ```kode *tetap* apa adanya```\n"
+         "2 * 3 * 4 = 24, berkas nama_file_ktp.jpg, *tidak\n"
+         "melintasi baris* dan *_tebal miring_*\n"
+         '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script><b>bukan tebal</b>')
 
 pytestmark = needs_chromium
 
@@ -166,3 +172,38 @@ def test_admin_reorders_the_menu_and_adds_a_decree_in_the_browser(live, page):
     page.locator('#decrees tr[data-decree="9/HUK/2026"]').get_by_role("button", name="Hapus").click()
     expect(page.locator(".flash.ok")).to_have_text("SK 9/HUK/2026 dihapus.")
     assert [e for e in page.errors if not e.startswith("400 ")] == []  # the refused decree answered 400
+
+
+def test_messages_show_whatsapp_formatting_and_html_stays_text(live, page):
+    """Messages are shown as a phone shows them (*bold*, _italic_, ~strikethrough~, ```monospace```, line
+    breaks), and HTML in a message stays text."""
+    app, base = live
+    login(page, base)
+    page.goto(base + "/simulator/")
+
+    page.locator("#body").fill("*halo* min <b>ini bukan tebal</b>")  # the citizen's own bubble
+    page.locator("#send").click()
+    mine = page.locator('#chat [data-direction="in"]').last
+    expect(mine.locator("strong")).to_have_text(["halo"])
+    expect(mine).to_contain_text("min <b>ini bukan tebal</b>")
+    expect(mine.locator("b")).to_have_count(0)
+
+    number = page.locator("#phone").input_value()
+    with app.app_context():  # a reply stored for the simulator's citizen, as the worker would
+        session = db.session()
+        citizen = session.scalar(select(Citizen).where(Citizen.phone == number))
+        session.add(OutboundMessage(citizen_id=citizen.id, body=REPLY))
+        session.commit()
+    reply = page.locator('#chat [data-direction="out"]').last
+    expect(reply.locator("strong")).to_have_text(["Tebal", "tebal miring"])
+    expect(reply.locator("em")).to_have_text(["miring", "tebal miring"])
+    expect(reply.locator("strong > em")).to_have_text(["tebal miring"])
+    expect(reply.locator("s")).to_have_text(["coret"])
+    expect(reply.locator("code")).to_have_text(["kode *tetap* apa adanya"])  # nothing styled in monospace
+    expect(reply.locator("img, script, b")).to_have_count(0)
+    text = reply.inner_text()
+    assert "apa adanya\n2 * 3 * 4 = 24, berkas nama_file_ktp.jpg, *tidak\nmelintasi baris* dan" in text
+    assert '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script><b>bukan tebal</b>' in text
+    assert page.evaluate("window.pwned") is None
+    screenshot(page, "simulator-formatting.png")
+    assert page.errors == []

@@ -200,3 +200,22 @@ def test_rollback_to_a_version_that_no_longer_fits_is_refused(app):
     assert "retired_validator" in page
     with app.app_context():
         assert versions.latest(db.session(), "flow:change_nik", "published").number == live_number
+
+
+def test_texts_published_by_an_older_release_still_run_after_an_upgrade(app):
+    """An admin published the texts before this release added some and retired others: the new ones come
+    from config.yml, the retired ones (which could no longer be checked) are left out, edits are kept."""
+    config_path = app.config["SETTINGS"].product_config
+    old = yaml.safe_load(versions.base_content(versions.TEXTS, config_path))
+    old.pop("switch_offer")  # added by this release
+    old["erasure_approved"] = "Data Anda (tiket {ticket}) dihapus."  # retired by it
+    old["thanks"] = "Sama-sama, Bu/Pak."  # an admin's own words
+    with app.app_context():
+        session = db.session()
+        versions.save_draft(session, versions.TEXTS, yaml.safe_dump(old, allow_unicode=True), None)
+        versions.publish(session, versions.TEXTS, None, [])
+        session.commit()
+        product, _ = versions.compose(session, config_path, catalog())
+    assert product.text("thanks") == "Sama-sama, Bu/Pak."
+    assert "Pindah ke layanan" in product.text("switch_offer", title="A", current="B")
+    assert "erasure_approved" not in product.texts

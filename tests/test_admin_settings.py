@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
+from datetime import date, time
 from html import unescape
 
 import pytest
@@ -156,6 +156,37 @@ def test_a_bad_holiday_line_is_reported_by_its_line_number(app):
     assert [r.detail for r in audit_rows(app, "config_publish")] == ["settings v1"]
 
 
+def test_quiet_hours_are_edited_in_the_form_and_bad_ones_are_refused(app):
+    client = logged_in(app)
+    fields = form_of(client, SETTINGS)
+    assert (fields["quiet_start"], fields["quiet_end"]) == ("21:00", "07:00")  # config.yml's
+    html = submit(client, SETTINGS, "publish", quiet_start="22:00", quiet_end="22:00").get_data(as_text=True)
+    assert "quiet_hours: start and end must differ" in html
+    html = submit(client, SETTINGS, "publish", quiet_start="25:00", quiet_end="07:00").get_data(as_text=True)
+    assert "quiet_hours.start: &#39;25:00&#39; is not a time" in html
+    assert 'class="field-problem"' in html[html.index('id="quiet_end"'):][:600]  # next to the fields, too
+    html = submit(client, SETTINGS, "publish", quiet_start="21:00", quiet_end="").get_data(as_text=True)
+    assert "quiet_hours.end: &#39;&#39; is not a time" in html
+    raw = yaml.safe_load(form_of(client, SETTINGS + "?raw=1")["yaml"])
+    raw["quiet_hours"] = "21:00-07:00"
+    html = client.post(SETTINGS + "?raw=1", data={"csrf_token": csrf(client, SETTINGS), "action": "publish",
+                                                  "yaml": yaml.safe_dump(raw)}).get_data(as_text=True)
+    assert "quiet_hours must have exactly &#39;start&#39; and &#39;end&#39;" in html
+    with app.app_context():
+        quiet = app.config["PRODUCT"].quiet_hours
+        assert (quiet.start, quiet.end) == (time(21), time(7))  # nothing of that went live
+    assert not audit_rows(app, "config_publish")
+
+    assert submit(client, SETTINGS, "publish", quiet_start="22:30", quiet_end="06:00").status_code == 302
+    with app.app_context():
+        quiet = app.config["PRODUCT"].quiet_hours
+        assert (quiet.start, quiet.end) == (time(22, 30), time(6))
+    assert submit(client, SETTINGS, "publish", quiet_start="", quiet_end="").status_code == 302  # none
+    with app.app_context():
+        assert app.config["PRODUCT"].quiet_hours is None
+    assert (form_of(client, SETTINGS)["quiet_start"], form_of(client, SETTINGS)["quiet_end"]) == ("", "")
+
+
 def test_working_days_and_timezone_are_validated(app):
     client = logged_in(app)
     fields = {k: v for k, v in form_of(client, SETTINGS).items() if not k.startswith("day.")}
@@ -234,3 +265,19 @@ def test_decrees_add_edit_delete_with_validation_and_audit(app):
     assert details[1]["after"]["reactivation_deadline"] == "2026-09-30"
     assert details[2]["after"] is None and details[2]["before"]["number"] == "7/HUK/2026"
     assert all(r.staff_id is not None and r.case_id is None for r in rows)
+
+
+def test_a_complaint_s_own_decision_words_are_offered_checked_and_published(app):
+    client = logged_in(app)
+    page = client.get(TEXTS).get_data(as_text=True)
+    for key in ("decision_approved_complaint", "case_update_approved_complaint", "promise_due"):
+        assert f'for="text-{key}">{key}</label>' in page
+    refused = submit(client, TEXTS, "publish", **{"text.decision_approved_complaint": "Tiket {ticket}: {reason}"})
+    html = refused.get_data(as_text=True)
+    assert "Tidak diterbitkan" in html and "decision_approved_complaint uses {reason}" in html  # not filled here
+    edited = "Pengaduan {ticket} sudah kami tindak lanjuti. {note}"
+    assert submit(client, TEXTS, "publish", **{"text.decision_approved_complaint": edited}).status_code == 302
+    client.get(TEXTS)  # the next request loads what was published
+    product = app.config["PRODUCT"]
+    assert product.service_text("decision_approved", "complaint", ticket="PDW-1", title="x", note="Obat diganti.") \
+        == "Pengaduan PDW-1 sudah kami tindak lanjuti. Obat diganti."

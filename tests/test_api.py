@@ -14,7 +14,7 @@ from storage import db
 from storage.cases import Case, Document
 from storage.models import Citizen, utcnow
 from storage.staff import AuditLog, Staff
-from tests.helpers import Chat, run_jobs
+from tests.helpers import Chat, complaint_answers, run_jobs
 from tests.images import document_photo
 
 PASSWORD = "kata-sandi-yang-panjang"
@@ -57,9 +57,10 @@ def direct_case(app, phone: str, service: str = "complaint", fields: dict | None
 
 def complaint(app, twilio, phone: str = "+6281234567890") -> tuple[Chat, str]:
     chat = Chat(app, twilio, phone=phone)
-    for answer in ("5", "1", "RSUD Kota", "Saya diminta bayar obat padahal pakai bpjs", "lewati"):
+    *answers, confirm = complaint_answers()
+    for answer in answers:
         chat.say(answer)
-    [done] = chat.say("ya")
+    [done] = chat.say(confirm)
     assert "tiket" in done.lower()
     return chat, ticket_of(app, phone)
 
@@ -246,7 +247,8 @@ def test_approve_reaches_the_citizen_on_whatsapp(app, client, twilio):
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["status"] == "approved" and response.get_json()["ticket"] == ticket
     [message] = chat.replies()  # runs the outbound job: the local Twilio server received it
-    assert ticket in message and "DISETUJUI" in message and "Biaya obat dikembalikan." in message
+    assert ticket in message and "Biaya obat dikembalikan." in message
+    assert "*ditindaklanjuti*" in message and "DISETUJUI" not in message  # a complaint is followed up, not approved
     [row] = audit_rows(app, "decide")
     assert row.channel == "api" and row.detail == "approve"
     again = client.post(f"/api/cases/{ticket}/decision", json=decision, headers=auth(ani))

@@ -12,11 +12,11 @@ from storage import db
 from storage.cases import Case
 from tests.browser import needs_chromium, screenshot, serving
 from tests.conftest import free_port, preferred_backend
-from tests.helpers import Chat, run_jobs, submit_nik_case
+from tests.helpers import Chat, complaint_answers, run_jobs, submit_nik_case
 
 PASSWORD = "rahasia-kuat-123"
 NIK_CITIZEN = "+6281234567890"
-COMPLAINT = ("5", "1", "RSUD Kota", "Saya diminta bayar obat padahal pakai bpjs", "lewati", "ya")
+COMPLAINT = complaint_answers()
 
 pytestmark = needs_chromium
 

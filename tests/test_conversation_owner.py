@@ -110,10 +110,10 @@ def test_asking_for_the_kk_again_while_the_worker_decides_keeps_the_request(app,
         act(app, lambda s: casework.decide(s, s.get(Case, case_id), s.get(Staff, agent), "need_info",
                                            note="KK kurang jelas", item="kk"))
 
-    new = while_deciding(chat, nlu, twilio, "halo", need_kk, workers, expect_replies=2)
+    new = while_deciding(chat, nlu, twilio, "halo kak, mau tanya", need_kk, workers, expect_replies=2)
     asked, answer = new[0], new[-1]
     assert "data tambahan" in asked and "Kartu Keluarga" in asked
-    assert "Kami menunggu *foto*" in answer and "Kartu Keluarga" in answer  # not the main menu
+    assert "Kartu Keluarga" in answer and "*1*. Ubah" not in answer  # the question asked again, not the main menu
     assert state_of(app)["run"]["need_info_case"] == case_id
 
     chat.send("", [(document_photo(seed=9), "image/jpeg")], run=False)
@@ -136,9 +136,9 @@ def test_closing_a_case_while_the_worker_decides_keeps_the_survey(app, twilio, w
     def close():
         act(app, lambda s: casework.close(s, s.get(Case, case_id), s.get(Staff, agent)))
 
-    new = while_deciding(chat, nlu, twilio, "halo", close, workers, expect_replies=2)
+    new = while_deciding(chat, nlu, twilio, "halo kak, mau tanya", close, workers, expect_replies=2)
     assert any("penilaian" in text for text in new)
-    assert state_of(app).get("survey") == case_id  # "halo" came before the question: not an answer to it
+    assert state_of(app).get("survey") == case_id  # the greeting came before the question: not an answer to it
 
     before = len(replies_to(twilio))
     chat.send("3", run=False)
@@ -155,7 +155,7 @@ def test_taking_over_while_the_worker_decides_silences_the_bot(app, twilio, work
     workers.start(1, "--no-sweeper")
     before = len(replies_to(twilio))
     nlu.hold()
-    chat.send("halo", run=False)
+    chat.send("halo kak, mau tanya", run=False)
     assert nlu.arrived.wait(30)
     act(app, lambda s: casework.take_over(s, s.get(Case, case_id), s.get(Staff, agent)))
     nlu.release()
@@ -244,7 +244,7 @@ def test_closing_a_handoff_asks_the_survey_and_the_rating_is_not_taken_by_the_ru
 
 def test_two_cases_needing_information_are_both_asked_in_turn(app, twilio, agent):
     chat, first = make_nik_case(app, twilio)
-    for answer in ("1", "0001234567891", "3201234505860003"):  # a second case of the same citizen
+    for answer in ("1", "0007108093746", "3201234505860003"):  # a second case of the same citizen
         chat.say(answer)
     chat.photo(document_photo(seed=3))
     chat.photo(document_photo(seed=4))

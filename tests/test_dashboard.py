@@ -163,10 +163,10 @@ def test_top_complaint_categories_with_the_flows_titles(session, citizen):
     top = stats.top_complaints(session, NOW, days=14, tz=JAKARTA, titles=complaint_titles())
 
     assert [(c["value"], c["title"], c["count"]) for c in top] == [
-        ("refused", "Ditolak / dipersulit di rumah sakit atau klinik", 3),
+        ("refused", "Ditolak / dipersulit di faskes", 3),
         ("extra_charge", "Diminta bayar biaya tambahan", 2),
         ("retired_option", "Kategori lama", 1),
-        ("medicine", "Obat tidak ditanggung / disuruh beli sendiri", 1),
+        ("medicine", "Obat tidak ditanggung", 1),
     ]
 
 

@@ -61,7 +61,7 @@ def test_kill_9_in_the_middle_of_a_job_loses_nothing_and_replies_once(env, twili
     workers.env = fault_env
     workers.start(1, "--no-sweeper")
     time.sleep(2)  # the worker is up
-    post_signed(app.test_client(), app, "/whatsapp/inbound", inbound_form(phone="+6281300000001", body="selamat pagi"))
+    post_signed(app.test_client(), app, "/whatsapp/inbound", inbound_form(phone="+6281300000001", body="selamat pagi, mau tanya"))
     time.sleep(2)  # the job is now waiting for the NLU
     workers.procs[0].send_signal(signal.SIGKILL)
     workers.procs[0].wait()

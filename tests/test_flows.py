@@ -9,13 +9,14 @@ import pytest
 from sqlalchemy import select
 
 from bot import create_app
+from handlers.privacy import mask_name
 from handlers.registry import load_csv
 from storage import db
 from storage.cases import Case, CaseStatus, Document
 from storage.membership import Participant
 from storage.models import Conversation, utcnow
 from tests.conftest import preferred_backend
-from tests.helpers import Chat
+from tests.helpers import Chat, awake
 from tests.images import document_photo
 from tests.nlu_double import KeywordNLU
 
@@ -88,7 +89,7 @@ def test_change_nik_from_a_sentence_to_a_queued_case(app, chat, twilio):
     # The backoffice job ran (chat.replies runs every queue): SLA due time and visible to agents.
     assert case.queued_at is not None and case.sla_due_at is not None
     assert [e.kind for e in case.events] == ["created", "queued"]
-    assert "jam kerja" in done or "Kantor sedang tutup" in done
+    assert "jam kerja" in done or "Kantor tutup" in done
     assert twilio.cdn_auth_headers_seen == []
 
 
@@ -173,8 +174,8 @@ def test_check_status_with_the_right_date_of_birth(app, chat):
     chat.say("3")
     assert "tanggal lahir" in chat.last(member.card_number)
     answer = chat.last(dob(member))
-    assert "AKTIF" in answer and member.faskes in answer and member.name.split()[0] in answer
-    assert member.name not in answer or len(member.name.split()) == 1  # the full name is never shown
+    assert "AKTIF" in answer and member.faskes in answer
+    assert f"Kartu {mask_name(member.name)} *AKTIF*" in answer and member.name not in answer  # initials only
 
 
 def test_check_status_with_a_wrong_date_of_birth_gives_the_same_answer_as_no_match(app, chat):
@@ -249,7 +250,9 @@ def test_pbpu_arrears_are_told_not_opened_as_a_case(app, chat):
 
 def test_complaint_with_a_skipped_photo(app, chat):
     assert "*1*. Ditolak" in chat.last("5")
-    assert "fasilitas" in chat.last("2")
+    assert "peserta" in chat.last("2")
+    assert "Kapan" in chat.last("lewati")
+    assert "nama faskes" in chat.last("kemarin")
     assert "apa yang terjadi" in chat.last("RSUD Kota Bandung")
     assert "lewati" in chat.last("Saya diminta bayar 500 ribu untuk obat padahal pakai BPJS")
     summary = chat.last("lewati")
@@ -277,7 +280,7 @@ def test_change_phone_offers_the_whatsapp_number_itself(app, chat):
 
 def test_case_status_shows_only_the_citizens_own_cases(app, chat, twilio):
     chat.say("5")
-    for answer in ("1", "Puskesmas Sukajadi", "Petugas loket membentak ibu saya", "lewati", "ya"):
+    for answer in ("1", "lewati", "kemarin", "Puskesmas Sukajadi", "Petugas loket membentak ibu saya", "lewati", "ya"):
         chat.say(answer)
     [case] = cases(app)
     chat.say("tiket")
@@ -291,19 +294,23 @@ def test_case_status_shows_only_the_citizens_own_cases(app, chat, twilio):
 def test_tickets_are_a_daily_sequence(app, chat, twilio):
     for phone in ("+6281200000001", "+6281200000002"):
         c = Chat(app, twilio, phone=phone)
-        for answer in ("5", "7", "Klinik Sehat", "Aplikasi error terus saat daftar", "lewati", "ya"):
+        for answer in ("5", "7", "lewati", "hari ini", "Klinik Sehat", "Aplikasi error terus saat daftar", "lewati",
+                       "ya"):
             c.say(answer)
     first, second = cases(app)
     assert first.ticket[:-4] == second.ticket[:-4]
     assert int(second.ticket[-4:]) == int(first.ticket[-4:]) + 1
 
 
-def test_asking_for_an_officer_mid_flow_silences_the_bot(app, chat):
+def test_asking_for_an_officer_mid_flow_hands_the_citizen_to_the_agents(app, chat):
     chat.say("1")
     assert "petugas" in chat.last("saya mau bicara dengan petugas saja")
-    assert chat.say("halo?") == []
+    assert "sudah kami terima" in chat.last("halo?")  # told when an officer will read it
+    assert chat.say("halo??") == []  # not after every line
     with app.app_context():
         assert db.session().scalar(select(Conversation)).handoff_since is not None
+    [handoff] = cases(app)
+    assert handoff.service == "handoff" and handoff.status == CaseStatus.SUBMITTED
 
 
 def test_an_expired_run_is_offered_back_and_continues_where_it_stopped(app, chat):
@@ -311,11 +318,12 @@ def test_an_expired_run_is_offered_back_and_continues_where_it_stopped(app, chat
 
     chat.say("1")
     chat.say("0001234567890")
+    now = awake(app)  # reminders wait for the end of the quiet hours
     with app.app_context():
         conversation = db.session().scalar(select(Conversation))
-        conversation.last_activity_at = utcnow() - timedelta(minutes=31)
+        conversation.last_activity_at = now - timedelta(minutes=31)
         db.session().commit()
-        assert sweep_conversations() == {"reminded": 1, "expired": 0, "errors": 0}
+        assert sweep_conversations(now) == {"reminded": 1, "expired": 0, "errors": 0}
     [reminder] = chat.replies()
     assert "masih menunggu" in reminder and "NIK yang benar" in reminder
     with app.app_context():

@@ -176,8 +176,9 @@ def test_the_answer_to_the_question_picks_the_offered_option(app):
     product = app.config["PRODUCT"]
     state: dict = {"greeted": True}
     [question] = reply_for(Understanding("ambiguous", options=["change_phone", "change_nik"]), state, product)
-    assert "*1*. Ganti nomor HP" in question and "*2*. Ubah / perbaiki NIK" in question
-    picked = fast_path("2", state, product)
+    assert "*A*. Ganti nomor HP" in question and "*B*. Ubah / perbaiki NIK" in question  # letters: not the menu's
+    assert fast_path("1", state, product).service == "change_nik"  # a number is still the menu
+    picked = fast_path("b", state, product)
     assert picked.service == "change_nik"
     reply_for(picked, state, product)
-    assert "offered" not in state and fast_path("2", state, product).service == "change_phone"  # the main menu again
+    assert "offered" not in state and fast_path("b", state, product) is None  # nothing offered any more

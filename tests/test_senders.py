@@ -16,7 +16,7 @@ from storage import db
 from storage.cases import Case
 from storage.models import Citizen, InboundMessage
 from tests.conftest import preferred_backend
-from tests.helpers import post_signed, run_jobs
+from tests.helpers import complaint_answers, post_signed, run_jobs
 
 # courier's "Receive Valid", "Receive BSUID Valid", "Receive From BSUID with no phone", "Receive Valid with ButtonText"
 BASE = ("ToCountry=US&ToState=District+Of+Columbia&SmsMessageSid=SMe287d7109a5a925f182f0e07fe5b223b&NumMedia=0"
@@ -62,7 +62,7 @@ def test_only_a_business_scoped_user_id_is_answered_there_and_can_open_a_case(ap
     bsuid = {"From": "whatsapp:US.1234", "ExternalUserId": "whatsapp:US.1234"}
     [reply] = send(app, twilio, payload("SM3", **bsuid))
     assert reply["To"] == "whatsapp:US.1234" and "menu" in reply["Body"].lower()
-    answers = ("5", "1", "RSUD Kota", "Saya ditolak di IGD padahal kartu aktif", "lewati", "ya")
+    answers = complaint_answers("1", "RSUD Kota", "Saya ditolak di IGD padahal kartu aktif")
     for i, body in enumerate(answers):
         [reply] = send(app, twilio, payload(f"SM3{i}", Body=body, **bsuid))
     assert "tiket" in reply["Body"].lower()

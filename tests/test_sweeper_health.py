@@ -1,11 +1,12 @@
 """A sweeper that never dies and never duplicates: each step and each conversation on its own, the
-run's own flow version for reminders, a heartbeat and the last clean pass at /healthz/sweeper and
-/metrics."""
+run's own flow version for reminders, no reminders in the quiet hours, a heartbeat and the last clean
+pass at /healthz/sweeper and /metrics."""
 from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -16,10 +17,11 @@ from rq import Queue
 from bot import metrics, queues, sweeper
 from flows import versions
 from flows.definition import DEFINITIONS
+from handlers.product import Product
 from storage import db
-from storage.models import Citizen, Conversation, OutboundMessage, OutboundStatus, utcnow
+from storage.models import Citizen, Conversation, OutboundMessage, OutboundStatus, as_utc, utcnow
 from tests.conftest import preferred_backend, wait_for
-from tests.helpers import Chat, run_jobs
+from tests.helpers import Chat, awake, run_jobs
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +29,10 @@ def backend():
     return preferred_backend()
 
 
-def idle(app, **delta) -> None:
+def idle(app, now=None, **delta) -> None:
     with app.app_context():
         row = db.session().scalar(select(Conversation))
-        row.last_activity_at = utcnow() - timedelta(**delta)
+        row.last_activity_at = (now or utcnow()) - timedelta(**delta)
         db.session().commit()
 
 
@@ -63,11 +65,89 @@ def test_reminders_use_the_version_the_run_started_on(app, twilio):
         versions.save_draft(session, "flow:change_nik", yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), None)
         versions.publish(session, "flow:change_nik", None, [])
         session.commit()
-    idle(app, minutes=31)
+    now = awake(app)  # reminders wait for the end of the quiet hours
+    idle(app, now, minutes=31)
     with app.app_context():
-        assert sweeper.sweep_conversations()["reminded"] == 1
+        assert sweeper.sweep_conversations(now)["reminded"] == 1
     [reminder] = chat.replies()
     assert "NIK yang benar" in reminder and "VERSI BARU" not in reminder
+
+
+WIB = ZoneInfo("Asia/Jakarta")  # config.yml's office time zone
+NOTHING = {"reminded": 0, "expired": 0, "errors": 0}
+
+
+def office(days_ago: int, hour: int, minute: int, second: int = 0) -> datetime:
+    """A moment of office time some days back (the citizen's real messages stay in WhatsApp's window)."""
+    day = utcnow().astimezone(WIB).date() - timedelta(days=days_ago)
+    return datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=WIB)
+
+
+def waiting_for_the_nik(app, twilio) -> Chat:
+    chat = Chat(app, twilio)
+    chat.say("1")
+    chat.say("0001234567890")  # waiting at the NIK question
+    return chat
+
+
+def reminded_at(app) -> datetime | None:
+    with app.app_context():
+        value = db.session().scalar(select(Conversation.reminded_at))
+    return value and as_utc(value)
+
+
+def test_no_reminder_in_the_quiet_hours_and_one_when_they_end(app, twilio):
+    chat = waiting_for_the_nik(app, twilio)
+    idle(app, office(2, 20, 50))  # due at 21:20, in config.yml's quiet hours (21:00-07:00)
+    with app.app_context():
+        for at in (office(2, 23, 48), office(1, 0, 17), office(1, 6, 59, 59)):
+            assert sweeper.sweep_conversations(at) == NOTHING, at
+    assert chat.replies() == [] and reminded_at(app) is None
+    with app.app_context():
+        assert sweeper.sweep_conversations(office(1, 7, 0)) == {**NOTHING, "reminded": 1}  # 07:00 is allowed
+        assert sweeper.sweep_conversations(office(1, 7, 30)) == NOTHING  # once
+    [reminder] = chat.replies()
+    assert "masih menunggu" in reminder and "NIK yang benar" in reminder
+    assert reminded_at(app) == office(1, 7, 0)
+
+
+def test_a_reminder_held_by_the_quiet_hours_is_not_sent_once_the_run_expired(app, twilio, monkeypatch):
+    chat = waiting_for_the_nik(app, twilio)
+    raw = app.config["PRODUCT"].raw
+    monkeypatch.setitem(app.config, "PRODUCT", Product.checked(
+        {**raw, "limits": {**raw["limits"], "run_expires_after_hours": 8}}))
+    idle(app, office(2, 22, 30))
+    with app.app_context():
+        assert sweeper.sweep_conversations(office(1, 6, 29)) == NOTHING  # 7 h 59 min: due, but quiet
+        assert sweeper.sweep_conversations(office(1, 7, 0)) == {**NOTHING, "expired": 1}
+        assert sweeper.sweep_conversations(office(1, 7, 1)) == NOTHING
+    assert chat.replies() == [] and reminded_at(app) is None
+    offer = chat.last("halo")
+    assert "belum selesai" in offer and "LANJUT" in offer  # put aside as before: offered back
+
+
+def test_a_quiet_window_within_one_day(app, twilio, monkeypatch):
+    chat = waiting_for_the_nik(app, twilio)
+    raw = app.config["PRODUCT"].raw
+    lunch = {"start": "12:00", "end": "13:00"}
+    monkeypatch.setitem(app.config, "PRODUCT", Product.checked({**raw, "quiet_hours": lunch}))
+    idle(app, office(1, 11, 0))
+    with app.app_context():
+        assert sweeper.sweep_conversations(office(1, 12, 0)) == NOTHING   # the start is quiet
+        assert sweeper.sweep_conversations(office(1, 12, 59)) == NOTHING
+        assert sweeper.sweep_conversations(office(1, 13, 0)) == {**NOTHING, "reminded": 1}
+    [reminder] = chat.replies()
+    assert "masih menunggu" in reminder
+    assert reminded_at(app) == office(1, 13, 0)
+
+
+def test_without_quiet_hours_a_reminder_goes_out_at_night(app, twilio, monkeypatch):
+    chat = waiting_for_the_nik(app, twilio)
+    monkeypatch.setitem(app.config, "PRODUCT", Product.checked({**app.config["PRODUCT"].raw, "quiet_hours": None}))
+    idle(app, office(2, 23, 40))
+    with app.app_context():
+        assert sweeper.sweep_conversations(office(1, 0, 17)) == {**NOTHING, "reminded": 1}
+    assert len(chat.replies()) == 1
 
 
 def test_one_failing_step_does_not_stop_the_pass(app, twilio, monkeypatch):

@@ -45,14 +45,14 @@ def test_voice_note_gets_a_polite_answer_saying_what_is_readable(app, client, tw
     post_signed(client, app, "/whatsapp/inbound", form)
     run_jobs(app)
     answer = replies(app)[0].body
-    assert "pesan suara" in answer and "ketik" in answer
+    assert "pesan suara" in answer and "*1*. Ubah / perbaiki NIK" in answer  # and what can be done here
 
 
 def test_location_gets_a_polite_answer(app, client, twilio):
     form = inbound_form(body="", Latitude="-6.2", Longitude="106.8", MessageType="location")
     post_signed(client, app, "/whatsapp/inbound", form)
     run_jobs(app)
-    assert "lokasi" in replies(app)[0].body
+    assert "Lokasi" in replies(app)[0].body
 
 
 def test_too_long_message_gets_asked_to_be_shorter(app, client, twilio):

@@ -1,6 +1,7 @@
 """Working calendar: opening hours, SLA arithmetic in working hours, Indonesian day names."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -10,7 +11,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handlers.worktime import Promise, WorkingCalendar, format_day_id, zone_label
+from handlers.product import Product, ProductConfigError, load_product_raw
+from handlers.worktime import Promise, QuietHours, WorkingCalendar, format_day_id, zone_label
 
 WIB = ZoneInfo("Asia/Jakarta")
 CONFIG = {"timezone": "Asia/Jakarta", "days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:00",
@@ -141,3 +143,70 @@ def test_next_opening_properties(dt):
 @pytest.mark.parametrize("zone, label", [("Asia/Jakarta", "WIB"), ("Asia/Makassar", "WITA"), ("Asia/Jayapura", "WIT")])
 def test_the_promise_names_the_office_s_own_time_zone(zone, label):
     assert zone_label(ZoneInfo(zone)) == label
+
+
+# -- quiet hours (no reminders) ----------------------------------------------------------------------
+NIGHT = QuietHours.from_config({"start": "21:00", "end": "07:00"}, WIB)   # crosses midnight
+LUNCH = QuietHours.from_config({"start": "12:00", "end": "13:00"}, WIB)   # within one day
+
+
+@pytest.mark.parametrize("quiet, dt, is_quiet, ends_at", [
+    (NIGHT, wib(2026, 11, 23, 20, 50), False, wib(2026, 11, 23, 20, 50)),
+    (NIGHT, wib(2026, 11, 23, 20, 59, 59), False, wib(2026, 11, 23, 20, 59, 59)),
+    (NIGHT, wib(2026, 11, 23, 21, 0), True, wib(2026, 11, 24, 7, 0)),      # the start is quiet
+    (NIGHT, wib(2026, 11, 23, 23, 48), True, wib(2026, 11, 24, 7, 0)),
+    (NIGHT, wib(2026, 11, 24, 0, 0), True, wib(2026, 11, 24, 7, 0)),
+    (NIGHT, wib(2026, 11, 24, 0, 17), True, wib(2026, 11, 24, 7, 0)),
+    (NIGHT, wib(2026, 11, 24, 6, 59, 59), True, wib(2026, 11, 24, 7, 0)),
+    (NIGHT, wib(2026, 11, 24, 7, 0), False, wib(2026, 11, 24, 7, 0)),      # the end is not
+    (NIGHT, wib(2026, 11, 30, 23, 0), True, wib(2026, 12, 1, 7, 0)),       # over a month's end
+    (NIGHT, datetime(2026, 11, 23, 17, 17, tzinfo=timezone.utc), True, wib(2026, 11, 24, 7, 0)),  # 00:17 WIB
+    (NIGHT, datetime(2026, 11, 24, 0, 0, tzinfo=timezone.utc), False, wib(2026, 11, 24, 7, 0)),   # 07:00 WIB
+    (LUNCH, wib(2026, 11, 23, 11, 59), False, wib(2026, 11, 23, 11, 59)),
+    (LUNCH, wib(2026, 11, 23, 12, 0), True, wib(2026, 11, 23, 13, 0)),
+    (LUNCH, wib(2026, 11, 23, 12, 59, 59), True, wib(2026, 11, 23, 13, 0)),
+    (LUNCH, wib(2026, 11, 23, 13, 0), False, wib(2026, 11, 23, 13, 0)),
+    (LUNCH, wib(2026, 11, 23, 23, 30), False, wib(2026, 11, 23, 23, 30)),
+    (LUNCH, wib(2026, 11, 24, 0, 30), False, wib(2026, 11, 24, 0, 30)),
+])
+def test_quiet_hours_and_when_they_end(quiet, dt, is_quiet, ends_at):
+    assert quiet.is_quiet(dt) is is_quiet
+    got = quiet.ends_at(dt)
+    assert got == ends_at and got.tzinfo == WIB
+    assert not quiet.is_quiet(got)
+
+
+def test_quiet_hours_are_in_the_office_s_own_time_zone():
+    wita = QuietHours.from_config({"start": "21:00", "end": "07:00"}, ZoneInfo("Asia/Makassar"))
+    at = datetime(2026, 11, 23, 13, 30, tzinfo=timezone.utc)  # 20:30 WIB, 21:30 WITA
+    assert not NIGHT.is_quiet(at) and wita.is_quiet(at)
+
+
+@pytest.mark.parametrize("cfg, problem", [
+    ({"start": "21:00", "end": "21:00"}, "start and end must differ"),
+    ({"start": "25:00", "end": "07:00"}, "quiet_hours.start: '25:00' is not a time"),
+    ({"start": "21:00", "end": "7"}, "quiet_hours.end: '7' is not a time"),
+    ({"start": "21:00", "end": "07:00:30"}, "quiet_hours.end"),
+    ({"start": "21:00"}, "exactly 'start' and 'end'"),
+    ({"start": "21:00", "end": "07:00", "days": ["sat"]}, "exactly 'start' and 'end'"),
+    ("21:00-07:00", "exactly 'start' and 'end'"),
+    # YAML 1.1 reads an unquoted 21:00 as the number 1260
+    (yaml.safe_load("{start: 21:00, end: '07:00'}"), "quiet_hours.start: 1260 is not a time"),
+])
+def test_bad_quiet_hours_are_refused_with_what_is_wrong(cfg, problem):
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        QuietHours.from_config(cfg, WIB)
+    raw = {**load_product_raw(Path(__file__).resolve().parent.parent / "config.yml"), "quiet_hours": cfg}
+    with pytest.raises(ProductConfigError, match=re.escape(problem)):
+        Product.checked(raw)
+
+
+def test_the_product_reads_quiet_hours_from_config_yml_and_none_means_none():
+    raw = load_product_raw(Path(__file__).resolve().parent.parent / "config.yml")
+    quiet = Product.checked(raw).quiet_hours
+    assert (quiet.start, quiet.end, quiet.tz) == (time(21), time(7), WIB)
+    assert Product.checked({**raw, "quiet_hours": None}).quiet_hours is None
+    without = {k: v for k, v in raw.items() if k != "quiet_hours"}
+    assert Product.checked(without).quiet_hours is None
+    makassar = {**raw, "working_hours": {**raw["working_hours"], "timezone": "Asia/Makassar"}}
+    assert Product.checked(makassar).quiet_hours.tz == ZoneInfo("Asia/Makassar")

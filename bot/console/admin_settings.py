@@ -1,5 +1,5 @@
-"""Admins edit the bot texts, the working hours, holidays and menu (versioned: a draft from the form or
-the raw YAML, validated, then published to every process) and the decree table (edited in place).
+"""Admins edit the bot texts, the working hours, quiet hours, holidays and menu (versioned: a draft from
+the form or the raw YAML, validated, then published to every process) and the decree table (edited in place).
 Every change is audited: the action with the kind and version, or a decree's before and after."""
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from flows import versions
 from flows.checks import TIMEZONES, valid_day
 from handlers.backoffice import audit
 from handlers.catalog import catalog
-from handlers.product import REQUIRED_TEXTS
+from handlers.product import load_product_raw
+from handlers.text_keys import REQUIRED_TEXTS
 from handlers.worktime import DAY_NAMES, DAYS_ID
 from storage import db
 from storage.config_versions import VersionStatus
@@ -114,6 +115,9 @@ def _settings_from_form(text: str) -> tuple[str, list[str]]:
     lines = [(n, line.strip()) for n, line in enumerate(form.get("holidays", "").splitlines(), start=1) if line.strip()]
     hours["holidays"] = [day for _, day in lines]
     data["working_hours"], found, menu = hours, [], []
+    if "quiet_start" in form or "quiet_end" in form:  # both empty: no quiet hours
+        quiet = {"start": form.get("quiet_start", "").strip(), "end": form.get("quiet_end", "").strip()}
+        data["quiet_hours"] = quiet if any(quiet.values()) else None
     for i, item in enumerate(data.get("menu") or []):
         if isinstance(item, dict) and f"menu.{i}.title" in form:
             item = {**item, "title": form[f"menu.{i}.title"].strip()}
@@ -140,9 +144,12 @@ def admin_settings():
     holidays = hours.get("holidays") or [] if form_ok else []
     holidays_text = request.form.get("holidays") if "holidays" in request.form else \
         "\n".join(str(day) for day in holidays) if isinstance(holidays, list) else str(holidays)
+    # A version saved before quiet hours were a setting leaves config.yml's in force: show those.
+    quiet = data["quiet_hours"] if "quiet_hours" in data else load_product_raw(_config_path()).get("quiet_hours")
     return render_template(
         "admin_settings.html", kind=versions.SETTINGS, text=text, problems=found, naming=naming,
         raw_view=request.args.get("raw") == "1" or not form_ok, hours=hours if form_ok else {},
+        quiet=quiet if isinstance(quiet, dict) else {},
         holidays_text=holidays_text, menu=menu if form_ok else [], days=list(zip(DAY_NAMES, DAYS_ID)),
         timezones=TIMEZONES, state=_state(versions.SETTINGS),
     )

@@ -13,6 +13,7 @@ from flask import Response, current_app, render_template, request
 from bot import live, metrics
 from bot.console import bp, charts, stats
 from bot.console.auth import role_required
+from handlers.worktime import MONTHS_SHORT_ID
 from storage import db
 from storage.models import utcnow
 
@@ -20,7 +21,6 @@ DEFAULT_DAYS, MAX_DAYS = 14, 90
 PERIODS = (7, 14, 30, 90)
 COMPLAINT_FLOW, COMPLAINT_CATEGORY = "complaint", "category"
 DAY_NAMES = ("Sen", "Sel", "Rab", "Kam", "Jum", "Sab", "Min")
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
 CSV_COLUMNS = ("ticket", "service", "status", "created_at", "decided_at", "sla_due_at", "sla_met",
                "hours_to_decision", "rating")
 
@@ -62,7 +62,7 @@ def service_order(services, titles: dict[str, str]) -> list[str]:
 
 def _charts(data: dict, titles: dict[str, str], order: list[str]) -> dict:
     volume, days = data["volume"], data["days"]
-    categories = [(DAY_NAMES[d.weekday()], f"{d.day} {MONTHS[d.month - 1]}") for d in volume["days"]]
+    categories = [(DAY_NAMES[d.weekday()], f"{d.day} {MONTHS_SHORT_ID[d.month - 1]}") for d in volume["days"]]
     total = sum(volume["totals"])
     out = {
         "volume": charts.bar_chart(

@@ -1,0 +1,301 @@
+"""What the citizen's answer does at the step the run waits at: validated text, a choice, photos, the
+confirmation (yes, or change one answer by its number or its name), and the global requests that work
+at every step (cancel, help, menu, officer, thanks, another service).
+
+Every wrong answer is told what to send instead, in the citizen's terms: a voice note, a sticker, a
+location, a contact or a video each get their own answer, and a PDF where a photo is needed (and the
+reverse) too; the question follows. Changing an answer at the confirmation asks that one question
+again and brings the confirmation back.
+"""
+from __future__ import annotations
+
+from flows import engine
+from flows.definition import Flow, Step
+from flows.engine import Input, current, enter, fail, prompt, text
+from flows.router import normalise
+from handlers.context import Context, MediaItem
+from handlers.product import Product
+from handlers.text_keys import MEDIA_KINDS
+from handlers.texts import display, render
+from handlers.validators import Invalid
+from storage.cases import Document
+
+
+def handle(ctx: Context, state: dict, inp: Input) -> list[str]:
+    run, flow, step = current(ctx, state)
+    ctx.conversation.last_activity_at, ctx.conversation.reminded_at = ctx.now, None
+    if run.get("offered_switch"):
+        return _switch(ctx, state, flow, step, run, inp)
+    if run.get("pending_cancel"):
+        run["pending_cancel"] = False
+        if inp.kind in ("affirm", "cancel"):
+            engine.finish(ctx, state)
+            return [text(ctx.product, flow, "cancelled") + "\n\n" + ctx.product.menu_text()]
+        if inp.kind == "deny":
+            return [text(ctx.product, flow, "not_cancelled") + "\n\n" + prompt(ctx.product, flow, step, run)]
+    if inp.kind == "cancel":
+        run["pending_cancel"] = True
+        return [text(ctx.product, flow, "cancel_confirm", {"title": flow.title})]
+    if inp.kind == "help":
+        return [text(ctx.product, flow, "help_in_flow") + "\n\n" + prompt(ctx.product, flow, step, run)]
+    if inp.kind == "menu":
+        return [show_menu(ctx, state)]
+    if inp.kind in ("thanks", "greet", "out_of_scope"):  # answered, and the question asked again
+        return [text(ctx.product, flow, f"{inp.kind}_in_flow") + "\n\n" + prompt(ctx.product, flow, step, run)]
+    if inp.kind == "human_agent":
+        return engine.request_officer(ctx, state, flow)
+    if inp.kind == "erase_data":
+        return engine.request_erasure(ctx) + [prompt(ctx.product, flow, step, run)]
+    if inp.kind.startswith("service:"):
+        return _offer_switch(ctx, flow, run, inp.kind.split(":", 1)[1])
+    if inp.kind == "status" and "case_status" in ctx.flows and flow.id != "case_status":
+        return _status_now(ctx, state, inp)
+    consume = {"text": _text, "choice": _choice, "photo": _photo, "confirm": _confirm}[step.type]
+    return consume(ctx, state, flow, step, run, inp)
+
+
+# ------------------------------------------------------------------------------ another topic
+def show_menu(ctx: Context, state: dict) -> str:
+    """'menu' inside a request: the menu, and the request kept to come back to (LANJUT)."""
+    run = state.pop("run")
+    flow = ctx.flows[run["flow"]]
+    engine.park(ctx.session, state, run)
+    state["resume_offered"] = "menu"  # the next message may be LANJUT, or a choice from the menu
+    ctx.conversation.active_flow = None
+    return ctx.product.menu_text() + "\n\n" + text(ctx.product, flow, "kept_for_later", {"title": flow.title})
+
+
+def _offer_switch(ctx: Context, flow: Flow, run: dict, service: str) -> list[str]:
+    if service == flow.id or service not in ctx.flows:
+        return [prompt(ctx.product, flow, flow.step(run["step"]), run)]
+    run["offered_switch"] = service
+    return [text(ctx.product, flow, "switch_offer", {"title": ctx.product.title_of(service), "current": flow.title})]
+
+
+def _switch(ctx: Context, state: dict, flow: Flow, step: Step, run: dict, inp: Input) -> list[str]:
+    service = run.pop("offered_switch")
+    if inp.kind == "affirm":
+        engine.park(ctx.session, state, state.pop("run"))  # kept: offered back once the new one is done
+        item = ctx.product.service(service)
+        replies = engine.start(ctx, state, service)
+        replies[0] = text(ctx.product, None, "service_selected", {"title": item.title}) + "\n" + replies[0]
+        return replies
+    if inp.kind in ("deny", "cancel"):
+        return [text(ctx.product, flow, "not_cancelled") + "\n\n" + prompt(ctx.product, flow, step, run)]
+    return handle(ctx, state, inp)  # neither: an answer to the question that is still open
+
+
+def _status_now(ctx: Context, state: dict, inp: Input) -> list[str]:
+    """A ticket number inside a sentence ("gimana tiket PDW-… saya"): its status at once; the request in
+    progress is kept and offered back right after."""
+    engine.park(ctx.session, state, state.pop("run"))
+    asked = engine.start(ctx, state, "case_status")
+    return prefill(ctx, state, inp.message_id, [inp.body]) or asked
+
+
+def prefill(ctx: Context, state: dict, message_id: int, candidates: list[str]) -> list[str] | None:
+    """Numbers the citizen already typed when asking for a service (a card number, a NIK, a ticket) answer
+    the questions they fit, in order. The replies after the last one filled, or None when none fit."""
+    replies, left = None, list(candidates)
+    while left and "run" in state:
+        run, flow, step = current(ctx, state)
+        if step.type != "text":
+            break
+        fitting = next((c for c in left if _valid(ctx, step, run, c)), None)
+        if fitting is None:
+            break
+        left.remove(fitting)
+        replies = handle(ctx, state, Input(message_id, fitting))
+    return replies
+
+
+def _valid(ctx: Context, step: Step, run: dict, value: str) -> bool:
+    try:
+        ctx.validators[step.get("validator")](value, run["values"])
+    except Invalid:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------------------ answers
+def advance(ctx: Context, state: dict, run: dict, step: Step) -> list[str]:
+    """The step was answered: on to the next one (or back to the confirmation, when changing one)."""
+    engine.mark_answered(run, step)
+    run["failures"] = 0
+    return enter(ctx, state, step.next)
+
+
+def _wrong_media(ctx: Context, flow: Flow, step: Step, run: dict, kind: str | None) -> list[str]:
+    """Something that is not text where text is wanted: say what it was, and what to send."""
+    key = f"media_{kind}" if kind in MEDIA_KINDS else "media_other"  # a media item with no kind: "other"
+    return [text(ctx.product, flow, key) + "\n\n" + prompt(ctx.product, flow, step, run)]
+
+
+def _text(ctx, state, flow, step, run, inp) -> list[str]:
+    if (inp.media or inp.media_kind) and not inp.body.strip():
+        return _wrong_media(ctx, flow, step, run, inp.media_kind)
+    key = step.get("save_as", step.id)
+    if step.get("optional") and normalise(inp.body) in ctx.product.words("skip"):
+        run["values"][key], run["values"][key + "_text"] = "", "—"
+        return advance(ctx, state, run, step)
+    try:
+        value = ctx.validators[step.get("validator")](inp.body, run["values"])
+    except Invalid as exc:
+        return fail(ctx, flow, step, run, exc.code)
+    run["values"][key], run["values"][key + "_text"] = value, display(value)
+    return advance(ctx, state, run, step)
+
+
+def choice_value(step: Step, body: str) -> str | None:
+    word = normalise(body)
+    for i, option in enumerate(step.get("options"), start=1):
+        if word in (str(i), normalise(str(option["title"])), normalise(str(option["value"]))):
+            return option["value"]
+    return None
+
+
+def _choice(ctx, state, flow, step, run, inp) -> list[str]:
+    if (inp.media or inp.media_kind) and not inp.body.strip():
+        return _wrong_media(ctx, flow, step, run, inp.media_kind)
+    value = choice_value(step, inp.body)
+    if value is None:
+        return fail(ctx, flow, step, run, "choice")
+    option = next(o for o in step.get("options") if o["value"] == value)
+    run["values"][step.get("save_as", step.id)] = value
+    run["values"][step.get("save_as", step.id) + "_title"] = option["title"]
+    return advance(ctx, state, run, step)
+
+
+# Words too common in labels to tell one answer from another ("nomor kartu", "nomor HP", "foto KTP").
+_COMMON_WORDS = frozenset({"nomor", "no", "foto", "yang", "baru", "dan", "atau", "di", "dari", "surat"})
+# How citizens name what the labels call otherwise.
+_SAID_AS = (("kartu keluarga", "kk"), ("selfie", "swafoto"), ("swa foto", "swafoto"), ("handphone", "hp"),
+            ("wa", "hp"), ("tgl", "tanggal"))
+
+
+def change_target(product: Product, flow: Flow, run: dict, body: str) -> Step | None:
+    """The answer the citizen wants to change: by its number in the confirmation, or by naming it
+    ("salah NIK nya", "nomor hp nya salah", "ganti foto KTP"): the one answer whose label shares the most
+    telling words with the message; none when two are named as much."""
+    choices, word = engine.editable(flow, run), normalise(body)
+    if word.isdigit():
+        return choices[int(word) - 1] if 1 <= int(word) <= len(choices) else None
+    said = set(_as_labels(word).split())
+    scores = [(len(_telling(product.step_label(s)) & said), s) for s in choices]
+    best = max((score for score, _ in scores), default=0)
+    named = [s for score, s in scores if score == best]
+    return named[0] if best and len(named) == 1 else None
+
+
+def _as_labels(said: str) -> str:
+    said = " ".join(w[:-3] if w.endswith("nya") and len(w) > 5 else w for w in said.split())  # "tanggalnya"
+    for spoken, written in _SAID_AS:
+        said = f" {said} ".replace(f" {spoken} ", f" {written} ").strip()
+    return said
+
+
+def _telling(label: str) -> set[str]:
+    return set(normalise(label).split()) - _COMMON_WORDS
+
+
+def _confirm(ctx, state, flow, step, run, inp) -> list[str]:
+    if inp.media_kind and not inp.body.strip():  # a photo, a voice note… where a yes or a number is wanted
+        return _wrong_media(ctx, flow, step, run, inp.media_kind)
+    target = change_target(ctx.product, flow, run, inp.body) if inp.kind in ("answer", "deny") else None
+    if target is not None:
+        return engine.start_editing(ctx, state, flow, step, target)
+    if inp.kind == "affirm":
+        run["failures"] = 0
+        return enter(ctx, state, step.next)
+    if inp.kind == "deny":
+        if step.get("on_no"):
+            return enter(ctx, state, step.get("on_no"))
+        return [text(ctx.product, flow, "which_to_change") + "\n\n" + prompt(ctx.product, flow, step, run)]
+    return fail(ctx, flow, step, run, "confirm")
+
+
+# ------------------------------------------------------------------------------ photos
+def _store_document(ctx: Context, run: dict, step: Step, item: MediaItem, message_id: int) -> None:
+    kind = step.get("document")
+    document = Document(
+        citizen_id=ctx.citizen.id, inbound_message_id=message_id, media_index=item.index, kind=kind,
+        content_type=item.content_type, size=item.size, sha256=item.sha256, width=item.width, height=item.height,
+        sharpness=item.sharpness,
+    )
+    ctx.session.add(document)
+    ctx.session.flush()
+    run["docs"].setdefault(kind, []).append(document.id)
+    run.setdefault("shas", []).append(item.sha256)
+    run.setdefault("doc_shas", {})[str(document.id)] = item.sha256
+    run["values"]["doc_" + kind] = "✅"
+
+
+def _photo_problem(item: MediaItem, accept: list[str]) -> str:
+    problem = item.problem if not item.ok else "not_a_photo"
+    is_pdf = item.kind == "pdf" or (item.content_type or item.declared_type or "").endswith("/pdf")
+    if problem == "not_a_photo" and is_pdf:
+        return "pdf_not_wanted"  # a PDF where only a photo will do
+    if problem == "not_a_photo" and "pdf" in accept:
+        return "not_a_document"
+    return problem
+
+
+def _replacing(run: dict, step: Step) -> None:
+    """Changing a photo at the confirmation: the one sent before no longer counts (nor as a duplicate)."""
+    replaced = run["docs"].pop(step.get("document"), [])
+    gone = {run.get("doc_shas", {}).pop(str(doc_id), None) for doc_id in replaced}
+    run["shas"] = [sha for sha in run.get("shas", []) if sha not in gone]
+
+
+def _photo(ctx, state, flow, step, run, inp) -> list[str]:
+    if inp.media_kind not in (None, "photo", "document"):  # a voice note, a sticker, a location…
+        return _wrong_media(ctx, flow, step, run, inp.media_kind)
+    if not inp.media:
+        if step.get("optional") and normalise(inp.body) in ctx.product.words("skip"):
+            return advance(ctx, state, run, step)
+        return fail(ctx, flow, step, run, "photo_expected")
+    received: list[str] = []
+    for position, item in enumerate(inp.media):  # several photos in one message fill the waiting steps in order
+        if item.problem == "not_needed":  # not fetched: more photos than steps waiting for one
+            return _joined(received + [text(ctx.product, flow, "extra_photos_ignored")],
+                           [prompt(ctx.product, flow, step, run)])
+        accept = step.get("accept") or ["image"]
+        if not item.ok or item.kind not in accept:
+            problem = _photo_problem(item, accept)
+            return _joined(received, [text(ctx.product, flow, f"photo_{problem}") + "\n\n"
+                                      + prompt(ctx.product, flow, step, run)])
+        if run.get("editing") and step.id not in run.get("path", []) and run["docs"].get(step.get("document")):
+            _replacing(run, step)
+        if item.sha256 in run.get("shas", []):
+            return _joined(received, [text(ctx.product, flow, "photo_duplicate") + "\n\n"
+                                      + prompt(ctx.product, flow, step, run)])
+        _store_document(ctx, run, step, item, inp.message_id)
+        if step.get("received"):
+            received.append(render(step.get("received"), run["values"]))
+        next_prompts = advance(ctx, state, run, step)
+        if position == len(inp.media) - 1:
+            return _joined(received, next_prompts)
+        if "run" not in state or current(ctx, state)[2].type != "photo":
+            return _joined(received + [text(ctx.product, flow, "extra_photos_ignored")], next_prompts)
+        run, flow, step = current(ctx, state)
+    return received
+
+
+def photo_steps_ahead(flow: Flow, step_id: str) -> int:
+    """How many photos the run can take from one message, from this step on (consecutive photo steps)."""
+    count, seen = 0, set()
+    while step_id and step_id in flow.steps and step_id not in seen:
+        seen.add(step_id)
+        step = flow.step(step_id)
+        if step.type != "photo":
+            break
+        count += 1
+        step_id = step.next
+    return count
+
+
+def _joined(received: list[str], prompts: list[str]) -> list[str]:
+    """'Photo received' lines go in front of the next question, as one message."""
+    if received and prompts:
+        return ["\n".join(received) + "\n\n" + prompts[0]] + prompts[1:]
+    return received + prompts
