@@ -15,7 +15,7 @@ from flows.engine import Input, current, enter, fail, prompt, text
 from flows.router import normalise
 from handlers.context import Context, MediaItem
 from handlers.product import Product
-from handlers.text_keys import MEDIA_KINDS
+from handlers.text_keys import media_text
 from handlers.texts import display, render
 from handlers.validators import Invalid
 from storage.cases import Document
@@ -101,7 +101,7 @@ def prefill(ctx: Context, state: dict, message_id: int, candidates: list[str]) -
         run, flow, step = current(ctx, state)
         if step.type != "text":
             break
-        fitting = next((c for c in left if _valid(ctx, step, run, c)), None)
+        fitting = next((c for c in left if answers_step(step, run, c, ctx.product, ctx.validators)), None)
         if fitting is None:
             break
         left.remove(fitting)
@@ -109,12 +109,21 @@ def prefill(ctx: Context, state: dict, message_id: int, candidates: list[str]) -
     return replies
 
 
-def _valid(ctx: Context, step: Step, run: dict, value: str) -> bool:
-    try:
-        ctx.validators[step.get("validator")](value, run["values"])
-    except Invalid:
-        return False
-    return True
+def answers_step(step: Step, run: dict, body: str, product: Product, validators) -> bool:
+    """Would ``body`` answer the question ``step`` asks (before anything is changed)?"""
+    if step.type == "text":
+        if step.get("optional") and normalise(body) in product.words("skip"):
+            return True
+        try:
+            validators[step.get("validator")](body, run["values"])
+            return True
+        except Invalid:
+            return False
+    if step.type == "choice":
+        return choice_value(step, body) is not None
+    if step.type == "photo":
+        return bool(step.get("optional")) and normalise(body) in product.words("skip")
+    return False
 
 
 # ------------------------------------------------------------------------------ answers
@@ -127,8 +136,7 @@ def advance(ctx: Context, state: dict, run: dict, step: Step) -> list[str]:
 
 def _wrong_media(ctx: Context, flow: Flow, step: Step, run: dict, kind: str | None) -> list[str]:
     """Something that is not text where text is wanted: say what it was, and what to send."""
-    key = f"media_{kind}" if kind in MEDIA_KINDS else "media_other"  # a media item with no kind: "other"
-    return [text(ctx.product, flow, key) + "\n\n" + prompt(ctx.product, flow, step, run)]
+    return [text(ctx.product, flow, media_text(kind)) + "\n\n" + prompt(ctx.product, flow, step, run)]
 
 
 def _text(ctx, state, flow, step, run, inp) -> list[str]:

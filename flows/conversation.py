@@ -117,8 +117,7 @@ def take_over(session, citizen: Citizen, now: datetime) -> bool:
     """An officer talks with the citizen: the bot stays silent. False when it already was."""
     conversation = get(session, citizen.id)
     state = state_of(conversation)
-    waiting = state.pop("awaiting_officer", None)  # the citizen asked for an officer: one has now written
-    state.pop("officer_told_at", None)
+    waiting = engine.stop_awaiting_officer(state)  # the citizen asked for an officer: one has now written
     if conversation.handoff_since is not None:
         if waiting:
             save(conversation, state, now)
@@ -133,8 +132,7 @@ def hand_back(session, citizen: Citizen, now: datetime) -> bool:
     if conversation.handoff_since is None:
         return False
     state = state_of(conversation)
-    state.pop("awaiting_officer", None)
-    state.pop("officer_told_at", None)
+    engine.stop_awaiting_officer(state)
     save(conversation, state, now, handoff_since=None)
     return True
 

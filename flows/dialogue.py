@@ -22,10 +22,10 @@ from sqlalchemy import select
 from flows import answers, engine
 from flows.definition import WHATSAPP_MAX, Flow
 from flows.router import (Understanding, fast_path, media_kind, mentions, normalise, numbers_in, reply_for,
-                          ticket_in, understand)
+                          understand)
 from handlers.cases import withdraw_handoff
 from handlers.context import Context, MediaItem
-from handlers.validators import Invalid
+from handlers.validators import find_ticket
 from nlu.client import NLUClient, NLUUnavailable
 from storage.models import as_utc
 from storage.staff import Satisfaction
@@ -53,22 +53,6 @@ def _media_placeholders(media: list[dict], start: int = 0) -> list[MediaItem]:
             for i, m in enumerate(media) if i >= start]
 
 
-def _answers_step(step, run: dict, body: str, product, validators) -> bool:
-    if step.type == "text":
-        if step.get("optional") and normalise(body) in product.words("skip"):
-            return True
-        try:
-            validators[step.get("validator")](body, run["values"])
-            return True
-        except Invalid:
-            return False
-    if step.type == "choice":
-        return answers.choice_value(step, body) is not None
-    if step.type == "photo":
-        return bool(step.get("optional")) and normalise(body) in product.words("skip")
-    return False
-
-
 def prepare(state: dict, body: str, media: list[dict], params: dict, product, flows: dict[str, Flow],
             validators: dict, nlu: NLUClient, check_media: Callable[[int, dict, list[str]], MediaItem]) -> Prepared:
     run = state.get("run")
@@ -88,7 +72,7 @@ def prepare(state: dict, body: str, media: list[dict], params: dict, product, fl
     if step.type == "confirm" and word.isdigit() and not asked_yes_no:
         return Prepared(kind="answer")  # the number of an answer to change (not "1" for yes)
     if run.get("offered_switch") and not run.get("pending_cancel") and step.type != "confirm" \
-            and _answers_step(step, run, body, product, validators):
+            and answers.answers_step(step, run, body, product, validators):
         return Prepared(kind="answer")  # "Pindah ke …?" answered with an answer to the question itself
     if asked_yes_no or step.type == "confirm":
         if word in product.words("yes"):
@@ -103,7 +87,7 @@ def prepare(state: dict, body: str, media: list[dict], params: dict, product, fl
     placeholders = _media_placeholders(media)
     if not body.strip():
         return Prepared(kind="answer", media=placeholders, media_kind=kind_of_media)
-    if _answers_step(step, run, body, product, validators) or (
+    if answers.answers_step(step, run, body, product, validators) or (
             step.type == "confirm" and answers.change_target(product, flow, run, body) is not None):
         return Prepared(kind="answer", media=placeholders)
     return _not_an_answer(flow, step, run, body, product, validators, nlu, placeholders)
@@ -114,10 +98,10 @@ def _not_an_answer(flow: Flow, step, run: dict, body: str, product, validators, 
     """The message does not answer the question: a number inside a sentence that does, a ticket, a
     complaint, another request or small talk ("terima kasih", "mau daftar bpjs baru")? Else a wrong answer."""
     if step.type == "text":
-        fitting = next((n for n in numbers_in(body) if _answers_step(step, run, n, product, validators)), None)
+        fitting = next((n for n in numbers_in(body) if answers.answers_step(step, run, n, product, validators)), None)
         if fitting is not None:
             return Prepared(kind="answer", answer=fitting, media=placeholders)
-    ticket = ticket_in(body)
+    ticket = find_ticket(body)
     if ticket is not None and flow.id != "case_status":
         return Prepared(kind="status", answer=ticket, media=placeholders)
     services = {item.id for item in product.menu}
@@ -236,7 +220,7 @@ def reply(ctx: Context, state: dict, prepared: Prepared, message_id: int, body: 
         if ctx.now - as_utc(conversation.handoff_since) < timeout:
             return _awaiting_officer(ctx, state, body) if state.get("awaiting_officer") else []
         conversation.handoff_since = None  # nobody answered in time: the bot speaks again
-        state.pop("awaiting_officer", None)
+        engine.stop_awaiting_officer(state)
 
     first_contact = not state.get("greeted")
     state["greeted"] = True
@@ -270,8 +254,7 @@ def _awaiting_officer(ctx: Context, state: dict, body: str) -> list[str]:
     run = state.get("run")
     if keyword in ("cancel", "menu", "help"):
         ctx.conversation.handoff_since = None
-        state.pop("awaiting_officer", None)
-        state.pop("officer_told_at", None)
+        engine.stop_awaiting_officer(state)
         if keyword == "cancel":
             withdraw_handoff(ctx.session, ctx.citizen.id)
             reply = ctx.product.text("officer_request_withdrawn")

@@ -234,10 +234,17 @@ def request_officer(ctx: Context, state: dict, flow: Flow | None) -> list[str]:
     the citizen is told honestly when an officer will read it. Until an officer writes, the bot still
     answers a few words (menu, batal, "ada orang?") with that promise; then it is silent."""
     ctx.conversation.handoff_since = ctx.now
-    state["awaiting_officer"] = True  # cleared when an officer writes (flows.conversation.take_over)
+    state["awaiting_officer"] = True  # until an officer writes (stop_awaiting_officer)
     kept = state.get("paused_run") or {}
     open_handoff_case(ctx, ctx.conversation.active_flow or kept.get("flow"))  # what the citizen was doing
     return [text(ctx.product, flow, "handoff_started", {"promise": office_promise(ctx.product, ctx.now)})]
+
+
+def stop_awaiting_officer(state: dict) -> bool:
+    """An officer wrote, or the citizen gave up waiting: the bot no longer answers in the officer's place.
+    True when the citizen was waiting."""
+    state.pop("officer_told_at", None)
+    return bool(state.pop("awaiting_officer", None))
 
 
 def request_erasure(ctx: Context) -> list[str]:

@@ -5,8 +5,8 @@ open); ``reply_for`` turns the understanding into reply texts and updates the co
 Order: what is not text (a voice note, a photo…) → numbered/keyword fast path → a ticket number in a
 sentence → complaint words → NLU (down: menu by numbers) → "ubah data" without saying which.
 
-The readers below (``media_kind``, ``ticket_in``, ``numbers_in``, ``mentions``) are also used inside a
-flow run (flows.dialogue), so that a message means the same wherever it arrives.
+The readers below (``media_kind``, ``numbers_in``, ``mentions``; tickets: ``handlers.validators.find_ticket``)
+are also used inside a flow run (flows.dialogue), so that a message means the same wherever it arrives.
 """
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ import string
 from dataclasses import dataclass, field
 
 from handlers.product import Product
-from handlers.text_keys import SMALL_TALK
+from handlers.validators import find_ticket
+from handlers.text_keys import SMALL_TALK, media_text
 from nlu.client import FALLBACK, NLUClient, NLUUnavailable, Parse
 
 _PUNCT = re.compile(r"[\s.!?*,:;()\-]+")
-_TICKET = re.compile(r"\bPDW\s*-?\s*(\d{8})\s*-?\s*(\d{4})\b", re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![\d+-])\d[\d .\-]{11,22}\d(?!\d)")
 _PHONE_START = ("08", "628")  # a mobile number (0812…, 62812…), never a card number or a NIK
 LETTERS = string.ascii_uppercase  # options offered outside the menu: letters, so they never clash with its numbers
@@ -61,12 +61,6 @@ def media_kind(media: list[dict], params: dict) -> str | None:
     if content_type.startswith(("application/", "text/")):
         return "document"
     return "other"
-
-
-def ticket_in(body: str) -> str | None:
-    """A ticket number anywhere in the message ("gimana tiket PDW-20261204-0003 saya")."""
-    match = _TICKET.search(body or "")
-    return f"PDW-{match[1]}-{match[2]}" if match else None
 
 
 def numbers_in(body: str) -> list[str]:
@@ -131,7 +125,7 @@ def understand(body: str, media: list[dict], params: dict, state: dict, product:
     if quick is not None:
         return quick
     services = {item.id for item in product.menu}
-    ticket = ticket_in(body) or ("terakhir" if mentions(body, ("tiket terakhir", "permohonan terakhir")) else None)
+    ticket = find_ticket(body) or ("terakhir" if mentions(body, ("tiket terakhir", "permohonan terakhir")) else None)
     if ticket and "case_status" in services:
         return Understanding("service", service="case_status", via="ticket", candidates=[ticket])
     candidates = numbers_in(body)
@@ -156,8 +150,8 @@ def reply_for(understanding: Understanding, state: dict, product: Product) -> li
     if kind == "too_long":
         return [product.text("body_too_long")]
     if kind == "media":
-        key = "photo_before_service" if understanding.media_kind == "photo" else f"media_{understanding.media_kind}"
-        return [product.text(key if key in product.texts else "media_other") + "\n\n" + menu]
+        key = "photo_before_service" if understanding.media_kind == "photo" else media_text(understanding.media_kind)
+        return [product.text(key) + "\n\n" + menu]
     if kind == "nlu_down":
         return [product.text("nlu_unavailable") + "\n" + menu]
     if kind in ("ambiguous", "choose") and understanding.options:

@@ -14,7 +14,7 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from handlers import changes
+from handlers import changes, lookups
 from handlers import registry as reg
 from handlers.backoffice import HANDLED, WAITING_FOR_AGENT, outcome, title
 from handlers.cases import create_case as new_case
@@ -23,7 +23,6 @@ from handlers.context import Context
 from handlers.privacy import mask_name
 from handlers.texts import render, service_key
 from handlers.worktime import format_date_short, format_day_id
-from storage import keys
 from storage.cases import Case, CaseStatus
 from storage.membership import InactiveReason, Segment
 from storage.models import as_utc
@@ -35,28 +34,19 @@ def rupiah(amount: int) -> str:
     return "Rp" + f"{amount:,}".replace(",", ".")
 
 
-def _limit_key(ctx: Context) -> str:
-    return keys.lookup_failures(ctx.citizen.id)
-
-
 def identify_member(ctx: Context, run: dict) -> str:
     """Card number and date of birth, or NIK and date of birth from the registered phone (registry.identify).
     Every failure gives the same outcome, counted against the sender's hourly limit."""
-    limit = ctx.product.lookup_failures_per_hour
-    failures = int(ctx.redis.get(_limit_key(ctx)) or 0)
-    if failures >= limit:
+    if lookups.over_limit(ctx):
         log.info("lookup refused: citizen_id=%s over the failure limit", ctx.citizen.id)
         return "rate_limited"
     values = run["values"]
     member = reg.identify(reg.LocalRegistry(ctx.session), values["id_number"], date.fromisoformat(values["birth_date"]),
                           ctx.citizen.phone)
     if member is None:
-        pipe = ctx.redis.pipeline()
-        pipe.incr(_limit_key(ctx))
-        pipe.expire(_limit_key(ctx), 3600)
-        pipe.execute()
+        lookups.count_failure(ctx)
         return "no_match"
-    ctx.redis.delete(_limit_key(ctx))
+    lookups.clear_failures(ctx)
     segment_labels = ctx.flows[run["flow"]].texts
     values.update(
         card_number=member.card_number, member_name=mask_name(member.name),

@@ -36,16 +36,15 @@ def new_phone(text: str, values: dict) -> str:
     return v.mobile_phone(text)
 
 
-_TICKET_INSIDE = re.compile(r"PDW\s*-?\s*\d{8}\s*-?\s*\d{4}", re.IGNORECASE)
 _WORDS = re.compile(r"[^\w]+")
 
 
 def ticket_or_last(text: str, values: dict) -> str:
     """A ticket number, also inside a sentence or copied with WhatsApp's *bold* ("gimana tiket *PDW-…*.");
     or the citizen's latest case ("terakhir", "tiket terakhir dong")."""
-    found = _TICKET_INSIDE.search(text)
+    found = v.find_ticket(text)
     if found:
-        return v.ticket(found.group())
+        return v.ticket(found)
     said = _WORDS.sub(" ", text.lower()).strip()
     if any(f" {w} " in f" {said} " for w in _LAST_WORDS):
         return "LAST"

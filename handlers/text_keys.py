@@ -78,3 +78,8 @@ def text_placeholders(key: str) -> frozenset[str]:
 def known_text(key: str) -> bool:
     """A text the bot reads: a required one, or a service's own words for one (``decision_approved_complaint``)."""
     return key in REQUIRED_TEXTS or any(key.startswith(base + "_") for base in PER_SERVICE_TEXTS)
+
+
+def media_text(kind: str | None) -> str:
+    """The text naming what a message that is not text was: ``media_<kind>``, else ``media_other``."""
+    return f"media_{kind}" if kind in MEDIA_KINDS else "media_other"

@@ -71,6 +71,7 @@ _NUMERIC_DATE = re.compile(r"(\d{1,2})\s*[-/.\s]\s*(\d{1,2})\s*[-/.\s]\s*(\d{4}|
 _ISO_DATE = re.compile(r"(\d{4})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{1,2})")
 _WORD_DATE = re.compile(r"(\d{1,2})[\s\-/.,]*([a-z]+)\.?[\s\-/.,]*(\d{4}|\d{2})")
 _TICKET = re.compile(r"PDW-?(\d{8})-?(\d{4})")
+_TICKET_INSIDE = re.compile(r"\bPDW\s*-?\s*(\d{8})\s*-?\s*(\d{4})\b", re.IGNORECASE)
 
 
 class Invalid(ValueError):
@@ -232,6 +233,13 @@ def birth_date(text: str, today: date | None = None) -> date:
     if born > today:
         raise Invalid("date_future")
     return born
+
+
+def find_ticket(text: str) -> str | None:
+    """A ticket number anywhere in a sentence ("gimana tiket *PDW-20261204-0003*." as copied), in its
+    written form ``PDW-YYYYMMDD-NNNN``; not checked yet (``ticket`` does that)."""
+    match = _TICKET_INSIDE.search(text or "")
+    return f"PDW-{match[1]}-{match[2]}" if match else None
 
 
 def ticket(text: str) -> str:

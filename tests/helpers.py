@@ -11,6 +11,8 @@ from rq import SimpleWorker
 from twilio.request_validator import RequestValidator
 
 from bot import queues
+from bot.accounts import create_staff
+from storage import db
 from storage.models import utcnow
 from tests.images import document_photo
 
@@ -127,3 +129,32 @@ def phone_lines(message: str) -> int:
     """Lines the message takes on a small phone (WhatsApp hides the *bold*, _italic_ and ~strike~ markers)."""
     visible = re.sub(r"([*_~])(\S[^\n]*?)\1", r"\2", message)
     return sum(len(textwrap.wrap(line, PHONE_WIDTH)) or 1 for line in visible.split("\n"))
+
+
+STAFF_PASSWORD = "rahasia-kuat-123"  # every test's staff: long enough for the password rules
+
+
+def add_staff(app, *people: tuple[str, str], password: str = STAFF_PASSWORD) -> None:
+    """Staff accounts ``(name, role)`` with the tests' password."""
+    with app.app_context():
+        for name, role in people:
+            create_staff(db.session(), name, role, password)
+        db.session().commit()
+
+
+def csrf(client, path: str = "/console/login") -> str:
+    """The CSRF token of a console page's form."""
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
+
+
+def login(client, name: str, password: str = STAFF_PASSWORD):
+    """Log in at the console's login form; the response (302 when it worked)."""
+    return client.post("/console/login", data={"name": name, "password": password, "csrf_token": csrf(client)})
+
+
+def logged_in(app, name: str = "adi", password: str = STAFF_PASSWORD):
+    """A test client with ``name`` logged in."""
+    client = app.test_client()
+    response = login(client, name, password)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client

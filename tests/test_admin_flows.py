@@ -2,7 +2,6 @@
 seconds, in-flight conversations keep their version), history with diffs, rollback, roles, audit."""
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
@@ -10,7 +9,6 @@ import yaml
 from sqlalchemy import func, select
 
 from bot import create_app
-from bot.accounts import create_staff
 from flows import versions
 from flows.definition import DEFINITIONS
 from handlers import phones
@@ -19,38 +17,23 @@ from storage import db
 from storage.models import OutboundMessage
 from storage.staff import AuditLog
 from tests.conftest import wait_for
-from tests.helpers import Chat, inbound_form, post_signed, run_jobs
+from tests.helpers import STAFF_PASSWORD, add_staff, Chat, csrf, inbound_form, logged_in, post_signed, run_jobs
 
-PASSWORD = "rahasia-admin-123"
+PASSWORD = STAFF_PASSWORD
 NEW_NIK_QUESTION = "Mohon ketik NIK 16 angka yang tertera di KTP terbaru Anda."
 
 
 @pytest.fixture
 def app(env):
     app = create_app({"ENV": env, "TESTING": True})
-    with app.app_context():
-        session = db.session()
-        create_staff(session, "adi", "admin", PASSWORD)
-        create_staff(session, "ani", "agent", PASSWORD)
-        create_staff(session, "sri", "supervisor", PASSWORD)
-        session.commit()
+    add_staff(app, ("adi", "admin"), ("ani", "agent"), ("sri", "supervisor"))
     yield app
     app.extensions["db"].dispose()
 
 
-def token(client, path) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
-
-
-def logged_in(app, name="adi"):
-    client = app.test_client()
-    client.post("/console/login", data={"name": name, "password": PASSWORD, "csrf_token": token(client, "/console/login")})
-    return client
-
-
 def edit(client, flow_id, action="publish", **fields):
     page = f"/console/admin/flows/{flow_id}"
-    return client.post(page, data={**fields, "action": action, "csrf_token": token(client, page)}, follow_redirects=True)
+    return client.post(page, data={**fields, "action": action, "csrf_token": csrf(client, page)}, follow_redirects=True)
 
 
 BASE = (DEFINITIONS / "change_nik.yml").read_text()
@@ -129,7 +112,7 @@ def test_history_shows_the_diff_and_rollback_restores_the_old_text(app, twilio):
     with app.app_context():
         first = [v for v in versions.history(db.session(), "flow:change_nik") if v.number == 1][0]
     client.post(f"/console/admin/history/flow:change_nik/rollback/{first.id}",
-                data={"csrf_token": token(client, "/console/admin/history/flow:change_nik")})
+                data={"csrf_token": csrf(client, "/console/admin/history/flow:change_nik")})
     time.sleep(1.1)
     chat = Chat(app, twilio)
     chat.say("1")
@@ -195,7 +178,7 @@ def test_rollback_to_a_version_that_no_longer_fits_is_refused(app):
         session.commit()
         first_id, live_number = first.id, edit_again.number
     page = client.post(f"/console/admin/history/flow:change_nik/rollback/{first_id}",
-                       data={"csrf_token": token(client, "/console/admin/history/flow:change_nik")},
+                       data={"csrf_token": csrf(client, "/console/admin/history/flow:change_nik")},
                        follow_redirects=True).get_data(as_text=True)
     assert "retired_validator" in page
     with app.app_context():

@@ -4,7 +4,6 @@ missed it, a rollback is atomic (to any version, the original file included), an
 start with placeholder WhatsApp templates when it talks to the real Twilio."""
 from __future__ import annotations
 
-import re
 
 import pytest
 import yaml
@@ -21,10 +20,10 @@ from storage import db
 from storage.cases import Case, Document
 from storage.config_versions import ConfigVersion, VersionStatus
 from tests.conftest import preferred_backend
-from tests.helpers import Chat, complaint_answers
+from tests.helpers import STAFF_PASSWORD, add_staff, Chat, complaint_answers, csrf, logged_in
 from tests.images import document_photo
 
-PASSWORD = "rahasia-admin-123"
+PASSWORD = STAFF_PASSWORD
 CHANGE_NIK = (DEFINITIONS / "change_nik.yml").read_text()
 
 
@@ -36,22 +35,9 @@ def backend():
 @pytest.fixture
 def app(env):
     app = create_app({"ENV": {**env, "MEDIA_ALLOWED_HOSTS": "localhost"}, "TESTING": True})
-    with app.app_context():
-        create_staff(db.session(), "adi", "admin", PASSWORD)
-        create_staff(db.session(), "ani", "agent", PASSWORD)
-        db.session().commit()
+    add_staff(app, ("adi", "admin"), ("ani", "agent"))
     yield app
     app.extensions["db"].dispose()
-
-
-def token(client, path) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
-
-
-def logged_in(app, name="adi"):
-    client = app.test_client()
-    client.post("/console/login", data={"name": name, "password": PASSWORD, "csrf_token": token(client, "/console/login")})
-    return client
 
 
 def flow_problems(app, change) -> list[str]:
@@ -104,7 +90,7 @@ def test_a_document_name_longer_than_16_characters_is_stored(app, twilio):
         "{doc_ktp}", "{doc_ktp_elektronik_pemilik_kartu}")
     page = "/console/admin/flows/change_nik?raw=1"
     response = client.post(page, data={"yaml": yaml.safe_dump(raw, allow_unicode=True, sort_keys=False),
-                                       "action": "publish", "csrf_token": token(client, page)})
+                                       "action": "publish", "csrf_token": csrf(client, page)})
     assert response.status_code == 302
     chat = Chat(app, twilio)
     for answer in ("1", "0001234567890", "3201234505860003"):
@@ -129,7 +115,7 @@ def test_cases_keep_their_service_when_it_leaves_the_menu(app, twilio):
     raw["menu"] = [item for item in raw["menu"] if item["id"] != "complaint"]
     page = "/console/admin/settings?raw=1"
     response = client.post(page, data={"yaml": yaml.safe_dump(raw, allow_unicode=True, sort_keys=False),
-                                       "action": "publish", "csrf_token": token(client, page)})
+                                       "action": "publish", "csrf_token": csrf(client, page)})
     assert response.status_code == 302
     assert "Pengaduan" not in app.config["PRODUCT"].menu_text()
 
@@ -138,8 +124,8 @@ def test_cases_keep_their_service_when_it_leaves_the_menu(app, twilio):
     assert queue.status_code == 200 and "Pengaduan layanan" in queue.get_data(as_text=True)
     case_page = f"/console/cases/{ticket}"
     assert agent.get(case_page).status_code == 200
-    agent.post(f"{case_page}/claim", data={"csrf_token": token(agent, case_page)})
-    decided = agent.post(f"{case_page}/decision", data={"decision": "approve", "csrf_token": token(agent, case_page)})
+    agent.post(f"{case_page}/claim", data={"csrf_token": csrf(agent, case_page)})
+    decided = agent.post(f"{case_page}/decision", data={"decision": "approve", "csrf_token": csrf(agent, case_page)})
     assert decided.status_code == 302
     with app.app_context():
         assert db.session().scalar(select(Case.status)) == "approved"
@@ -157,10 +143,10 @@ def test_a_publish_made_while_redis_was_down_still_takes_effect(env, app, monkey
         db.session().commit()
     client = down.test_client()
     client.post("/console/login", data={"name": "admin2", "password": PASSWORD,
-                                        "csrf_token": token(client, "/console/login")})
+                                        "csrf_token": csrf(client, "/console/login")})
     page = "/console/admin/texts"
     response = client.post(page, data={"text.thanks": "Terima kasih kembali (versi baru).", "action": "publish",
-                                       "csrf_token": token(client, page)}, follow_redirects=True)
+                                       "csrf_token": csrf(client, page)}, follow_redirects=True)
     assert response.status_code == 200 and "Redis tidak menjawab" in response.get_data(as_text=True)
     down.extensions["db"].dispose()
 
@@ -179,11 +165,11 @@ def test_a_rollback_with_redis_down_is_done_not_an_error(env, app):
             session.commit()
     down = create_app({"ENV": {**env, "REDIS_URL": "redis://127.0.0.1:1/0"}, "TESTING": True})
     client = down.test_client()
-    client.post("/console/login", data={"name": "adi", "password": PASSWORD, "csrf_token": token(client, "/console/login")})
+    client.post("/console/login", data={"name": "adi", "password": PASSWORD, "csrf_token": csrf(client, "/console/login")})
     history = "/console/admin/history/texts"
     with down.app_context():
         first = db.session().scalar(select(ConfigVersion.id).where(ConfigVersion.number == 1))
-    response = client.post(f"{history}/rollback/{first}", data={"csrf_token": token(client, history)})
+    response = client.post(f"{history}/rollback/{first}", data={"csrf_token": csrf(client, history)})
     assert response.status_code == 302
     with down.app_context():
         live_now = versions.latest(db.session(), versions.TEXTS, VersionStatus.PUBLISHED)
@@ -194,11 +180,11 @@ def test_a_rollback_with_redis_down_is_done_not_an_error(env, app):
 def test_the_original_file_version_can_be_rolled_back_to(app):
     client = logged_in(app)
     page = "/console/admin/texts"
-    client.post(page, data={"text.thanks": "Sudah diubah.", "action": "publish", "csrf_token": token(client, page)})
+    client.post(page, data={"text.thanks": "Sudah diubah.", "action": "publish", "csrf_token": csrf(client, page)})
     assert app.config["PRODUCT"].text("thanks") == "Sudah diubah."
     history = "/console/admin/history/texts"
     assert 'id="rollback-original"' in client.get(history).get_data(as_text=True)
-    client.post(f"{history}/rollback/0", data={"csrf_token": token(client, history)})
+    client.post(f"{history}/rollback/0", data={"csrf_token": csrf(client, history)})
     assert app.config["PRODUCT"].text("thanks").startswith("Sama-sama.")
     with app.app_context():
         note = versions.latest(db.session(), versions.TEXTS, VersionStatus.PUBLISHED).note

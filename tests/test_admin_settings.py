@@ -12,40 +12,22 @@ import yaml
 from sqlalchemy import func, select
 
 from bot import create_app
-from bot.accounts import create_staff
 from storage import db
 from storage.config_versions import ConfigVersion, VersionStatus
 from storage.membership import Decree
 from storage.staff import AuditLog
-from tests.helpers import Chat
+from tests.helpers import STAFF_PASSWORD, add_staff, Chat, csrf, logged_in
 
-PASSWORD = "rahasia-kuat-123"
+PASSWORD = STAFF_PASSWORD
 TEXTS, SETTINGS, DECREES = "/console/admin/texts", "/console/admin/settings", "/console/admin/decrees"
 
 
 @pytest.fixture
 def app(env):
     app = create_app({"ENV": env, "TESTING": True})
-    with app.app_context():
-        session = db.session()
-        for name, role in (("ani", "agent"), ("sri", "supervisor"), ("adi", "admin")):
-            create_staff(session, name, role, PASSWORD)
-        session.commit()
+    add_staff(app, ("ani", "agent"), ("sri", "supervisor"), ("adi", "admin"))
     yield app
     app.extensions["db"].dispose()
-
-
-def csrf(client, path) -> str:
-    html = client.get(path).get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-def logged_in(app, name="adi"):
-    client = app.test_client()
-    response = client.post("/console/login", data={"name": name, "password": PASSWORD,
-                                                  "csrf_token": csrf(client, "/console/login")})
-    assert response.status_code == 302
-    return client
 
 
 def form_of(client, path) -> dict[str, str]:

@@ -1,42 +1,27 @@
 """The agents' console: login, CSRF, roles, queue, case page, documents, decisions, handoff, satisfaction."""
 from __future__ import annotations
 
-import re
 
 import pytest
 from sqlalchemy import func, select
 
 from bot import create_app
-from bot.accounts import create_staff
 from storage import db
 from storage.cases import Case
 from storage.models import Conversation
 from storage.staff import AuditLog, Satisfaction, Staff
-from tests.helpers import Chat, complaint_answers, submit_nik_case
+from tests.helpers import STAFF_PASSWORD, add_staff, Chat, complaint_answers, csrf, login, submit_nik_case
 from tests.images import document_photo
 
-PASSWORD = "rahasia-kuat-123"
+PASSWORD = STAFF_PASSWORD
 
 
 @pytest.fixture
 def app(env):
     app = create_app({"ENV": {**env, "MEDIA_ALLOWED_HOSTS": "localhost"}, "TESTING": True})
-    with app.app_context():
-        session = db.session()
-        for name, role in (("ani", "agent"), ("budi", "agent"), ("sri", "supervisor")):
-            create_staff(session, name, role, PASSWORD)
-        session.commit()
+    add_staff(app, ("ani", "agent"), ("budi", "agent"), ("sri", "supervisor"))
     yield app
     app.extensions["db"].dispose()
-
-
-def csrf(client, path="/console/login") -> str:
-    html = client.get(path).get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-def login(client, name, password=PASSWORD):
-    return client.post("/console/login", data={"name": name, "password": password, "csrf_token": csrf(client)})
 
 
 def post(client, path, referer, **data):

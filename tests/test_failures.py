@@ -12,15 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from bot import create_app, jobs
-from bot.accounts import create_staff
 from bot.logs import RedactingFilter
 from storage import db
 from storage.models import Conversation, InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
 from storage.staff import AuditLog
 from tests.conftest import preferred_backend
-from tests.helpers import Chat, run_jobs
+from tests.helpers import STAFF_PASSWORD, add_staff, Chat, csrf, logged_in, run_jobs
 
-PASSWORD = "rahasia-kuat-123"
+PASSWORD = STAFF_PASSWORD
 APOLOGY = "belum bisa kami proses"
 
 
@@ -32,9 +31,7 @@ def backend():
 @pytest.fixture
 def app(env):
     app = create_app({"ENV": env, "TESTING": True})
-    with app.app_context():
-        create_staff(db.session(), "sri", "supervisor", PASSWORD)
-        db.session().commit()
+    add_staff(app, ("sri", "supervisor"))
     yield app
     app.extensions["db"].dispose()
 
@@ -52,18 +49,6 @@ def poison(monkeypatch):
     monkeypatch.setattr(jobs, "reply", reply)
     monkeypatch.setattr(jobs, "RETRY_PAUSES", (0, 0, 0))
     return monkeypatch
-
-
-def login(app):
-    client = app.test_client()
-    html = client.get("/console/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-    client.post("/console/login", data={"name": "sri", "password": PASSWORD, "csrf_token": token})
-    return client
-
-
-def csrf(client, path) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
 
 
 def test_a_message_that_keeps_failing_is_set_aside_and_the_citizen_goes_on(app, twilio, poison):
@@ -93,7 +78,7 @@ def test_only_one_apology_while_things_keep_failing(app, twilio, poison):
 def test_supervisors_see_failed_messages_and_retry_them(app, twilio, poison):
     chat = Chat(app, twilio)
     chat.say("racun")
-    client = login(app)
+    client = logged_in(app, "sri")
     page = client.get("/console/failures").get_data(as_text=True)
     assert "RuntimeError at tests/test_failures.py" in page and "3201234505860003" not in page
     assert "+62*******7890" in page and "+6281234567890" not in page
@@ -119,7 +104,7 @@ def test_a_send_twilio_refused_is_shown_with_its_reason_and_can_be_sent_again(ap
     chat = Chat(app, twilio)
     twilio.fail_next(1, status=400, code=21211, message="Invalid 'To' Phone Number")
     assert chat.say("halo") == []
-    client = login(app)
+    client = logged_in(app, "sri")
     page = client.get("/console/failures").get_data(as_text=True)
     assert "21211" in page and "gagal dikirim" in page
     with app.app_context():

@@ -22,10 +22,10 @@ from storage.migrate import upgrade
 from storage.models import Citizen, Conversation, InboundMessage, OutboundMessage, utcnow
 from storage.staff import AuditLog, Satisfaction
 from tests.conftest import preferred_backend
-from tests.helpers import Chat, run_jobs, submit_nik_case
+from tests.helpers import STAFF_PASSWORD, add_staff, Chat, logged_in, run_jobs, submit_nik_case
 from tests.images import document_photo
 
-PASSWORD = "rahasia-kuat-123"
+PASSWORD = STAFF_PASSWORD
 KEY_1 = "k1:" + base64.b64encode(b"1" * 32).decode()
 KEY_2 = "k2:" + base64.b64encode(b"2" * 32).decode()
 
@@ -38,19 +38,9 @@ def backend():
 @pytest.fixture
 def app(env):
     app = create_app({"ENV": {**env, "MEDIA_ALLOWED_HOSTS": "localhost"}, "TESTING": True})
-    with app.app_context():
-        create_staff(db.session(), "ani", "agent", PASSWORD)
-        create_staff(db.session(), "sri", "supervisor", PASSWORD)
-        db.session().commit()
+    add_staff(app, ("ani", "agent"), ("sri", "supervisor"))
     yield app
     app.extensions["db"].dispose()
-
-
-def logged_in(app, name):
-    client = app.test_client()
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/console/login").get_data(as_text=True)).group(1)
-    client.post("/console/login", data={"name": name, "password": PASSWORD, "csrf_token": token})
-    return client
 
 
 def post(client, path, referer, **data):

@@ -20,9 +20,9 @@ from storage.membership import Participant
 from storage.models import utcnow
 from storage.staff import ApiToken, AuditLog, Staff, StaffSession
 from tests.conftest import ROOT, preferred_backend
-from tests.helpers import Chat, submit_nik_case
+from tests.helpers import STAFF_PASSWORD, add_staff, Chat, csrf, logged_in, login, submit_nik_case
 
-PASSWORD = "rahasia-kuat-123"
+PASSWORD = STAFF_PASSWORD
 
 
 @pytest.fixture(scope="module")
@@ -33,26 +33,9 @@ def backend():
 @pytest.fixture
 def app(env):
     app = create_app({"ENV": {**env, "MEDIA_ALLOWED_HOSTS": "localhost"}, "TESTING": True})
-    with app.app_context():
-        for name, role in (("ani", "agent"), ("budi", "agent"), ("sri", "supervisor"), ("adi", "admin")):
-            create_staff(db.session(), name, role, PASSWORD)
-        db.session().commit()
+    add_staff(app, ("ani", "agent"), ("budi", "agent"), ("sri", "supervisor"), ("adi", "admin"))
     yield app
     app.extensions["db"].dispose()
-
-
-def csrf(client, path="/console/login") -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
-
-
-def login(client, name, password=PASSWORD):
-    return client.post("/console/login", data={"name": name, "password": password, "csrf_token": csrf(client)})
-
-
-def logged_in(app, name):
-    client = app.test_client()
-    assert login(client, name).status_code == 302
-    return client
 
 
 def post(client, path, referer, **data):

@@ -98,12 +98,7 @@ def login():
         flash(WRONG, "error")
         return render_template("login.html"), 401
     accounts.succeeded(s, name, address, staff)
-    started = accounts.start_session(s, staff)
-    audit(s, staff, "login")
-    s.commit()
-    session.clear()
-    session.permanent = True
-    login_user(StaffUser(staff, started.token))
+    _sign_in(s, staff, "login")
     if accounts.must_change_password(staff):
         flash("Ganti dulu kata sandi Anda (kata sandi sementara, atau dari sebelum aturan kata sandi yang baru).",
               "error")
@@ -111,6 +106,16 @@ def login():
     target = request.args.get("next", "")
     safe = target.startswith("/console/") and not target.startswith("//") and "\\" not in target
     return redirect(target if safe else url_for("console.queue"))
+
+
+def _sign_in(s, staff, event: str) -> None:
+    """A new server-side session for ``staff`` (audited as ``event``) and a fresh cookie carrying it."""
+    started = accounts.start_session(s, staff)
+    audit(s, staff, event)
+    s.commit()
+    session.clear()
+    session.permanent = True
+    login_user(StaffUser(staff, started.token))
 
 
 @bp.post("/logout")
@@ -153,12 +158,7 @@ def password():
         s.rollback()
         flash(str(exc), "error")
         return render_template("password.html"), 400
-    started = accounts.start_session(s, staff)
-    audit(s, staff, "password_changed")
-    s.commit()
-    session.clear()
-    session.permanent = True
-    login_user(StaffUser(staff, started.token))
+    _sign_in(s, staff, "password_changed")
     flash("Kata sandi diganti. Sesi lain dengan kata sandi lama sudah berakhir.", "ok")
     return redirect(url_for("console.queue"))
 

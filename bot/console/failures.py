@@ -33,6 +33,20 @@ def failures():
                            mask=mask, labels=OUTBOUND_LABELS)
 
 
+def _retry(session, moved: int, action: str, detail: str, enqueue, done: str):
+    """A supervisor's retry: the compare-and-set ``moved`` the message back (0: someone else did, or it is
+    no longer failed); audited, committed, then queued again."""
+    if not moved:
+        session.rollback()
+        flash("Pesan ini tidak lagi berstatus gagal.", "error")
+        return redirect(url_for("console.failures"))
+    audit(session, me(), action, detail=detail)
+    session.commit()
+    enqueue()
+    flash(done, "ok")
+    return redirect(url_for("console.failures"))
+
+
 @bp.post("/failures/inbound/<int:message_id>/retry")
 @role_required(Role.SUPERVISOR)
 def retry_inbound(message_id: int):
@@ -42,16 +56,9 @@ def retry_inbound(message_id: int):
         update(InboundMessage).where(InboundMessage.id == message_id, InboundMessage.status == InboundStatus.FAILED)
         .values(status=InboundStatus.RECEIVED, attempts=0, failed_at=None)
     ).rowcount
-    if not moved:
-        session.rollback()
-        flash("Pesan ini tidak lagi berstatus gagal.", "error")
-        return redirect(url_for("console.failures"))
     citizen_id = session.scalar(select(InboundMessage.citizen_id).where(InboundMessage.id == message_id))
-    audit(session, me(), "retry_inbound", detail=f"inbound message {message_id}")
-    session.commit()
-    dispatch.enqueue_inbound(message_id, citizen_id)
-    flash("Pesan diproses ulang.", "ok")
-    return redirect(url_for("console.failures"))
+    return _retry(session, moved, "retry_inbound", f"inbound message {message_id}",
+                  lambda: dispatch.enqueue_inbound(message_id, citizen_id), "Pesan diproses ulang.")
 
 
 @bp.post("/failures/outbound/<int:outbound_id>/retry")
@@ -64,12 +71,5 @@ def retry_outbound(outbound_id: int):
         .where(OutboundMessage.id == outbound_id, OutboundMessage.status.in_(OutboundStatus.NOT_DELIVERED))
         .values(status=OutboundStatus.PENDING, attempts=0, twilio_sid=None)
     ).rowcount
-    if not moved:
-        session.rollback()
-        flash("Pesan ini tidak lagi berstatus gagal.", "error")
-        return redirect(url_for("console.failures"))
-    audit(session, me(), "retry_outbound", detail=f"outbound message {outbound_id}")
-    session.commit()
-    dispatch.enqueue_outbound(outbound_id)
-    flash("Pesan dikirim ulang.", "ok")
-    return redirect(url_for("console.failures"))
+    return _retry(session, moved, "retry_outbound", f"outbound message {outbound_id}",
+                  lambda: dispatch.enqueue_outbound(outbound_id), "Pesan dikirim ulang.")
