@@ -42,6 +42,14 @@ TEXT_FIELDS = ("ask", "text", "summary", "received")
 LABEL_MAX = 40  # a line of the confirmation: "*2*. NIK baru: 3201…"
 
 
+def yaml_error(exc: Exception) -> str:
+    """Where a YAML text cannot be read, in the admin's words (the parser's own message is English)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f" di baris {mark.line + 1}, kolom {mark.column + 1}" if mark is not None else ""
+    tab = " (jangan pakai tab; pakai spasi)" if "\\t" in str(getattr(exc, "problem", "")) else ""
+    return f"YAML tidak terbaca{where}{tab}"
+
+
 class FlowError(ValueError):
     """A flow definition is invalid; ``problems`` lists each one, pointing at the step and field."""
 
@@ -85,66 +93,67 @@ def _targets(step: Step) -> list[str]:
 
 def _step_problems(step_id: str, body, catalog: Catalog, where: str) -> list[str]:
     if not STEP_ID.match(str(step_id)):
-        return [f"{where}: a step name is 1-32 lower-case letters, digits and _, starting with a letter"]
+        return [f"{where}: nama langkah harus 1-32 huruf kecil, angka atau _, diawali huruf"]
     if not isinstance(body, dict) or body.get("type") not in STEP_TYPES:
-        return [f"{where}: 'type' must be one of {', '.join(STEP_TYPES)}"]
+        return [f"{where}: 'type' harus salah satu dari: {', '.join(STEP_TYPES)}"]
     step, found = Step(step_id, body["type"], body), []
     text_field = {"message": "text", "confirm": "summary", "action": None}.get(step.type, "ask")
     if text_field and not str(step.get(text_field) or "").strip():
-        found.append(f"{where}: missing text '{text_field}'")
+        found.append(f"{where}: teks '{text_field}' belum diisi")
     for key in TEXT_FIELDS:
         if len(str(step.get(key) or "")) > WHATSAPP_MAX:
-            found.append(f"{where}: '{key}' is longer than WhatsApp's {WHATSAPP_MAX} characters")
+            found.append(f"{where}: '{key}' lebih dari {WHATSAPP_MAX} karakter (batas WhatsApp)")
     if step.type == "text" and step.get("validator") not in catalog.validators:
-        found.append(f"{where}: unknown validator '{step.get('validator')}' "
-                     f"(known: {', '.join(sorted(catalog.validators))})")
+        found.append(f"{where}: validator '{step.get('validator')}' tidak dikenal "
+                     f"(pilihan: {', '.join(sorted(catalog.validators))})")
     if step.get("save_as") is not None and not VALUE_NAME.match(str(step.get("save_as"))):
-        found.append(f"{where}: 'save_as' must be a name of lower-case letters, digits and _")
+        found.append(f"{where}: 'save_as' harus nama dari huruf kecil, angka atau _")
     if step.type == "choice":
         options = step.get("options")
         if not options or not isinstance(options, list):
-            found.append(f"{where}: a choice needs 'options'")
+            found.append(f"{where}: langkah pilihan wajib punya 'options'")
         elif any(not isinstance(o, dict) or not o.get("value") or not o.get("title") for o in options):
-            found.append(f"{where}: every option needs a 'value' and a 'title'")
+            found.append(f"{where}: setiap pilihan di 'options' wajib punya 'value' dan 'title'")
         elif len({str(o["value"]) for o in options}) != len(options):
-            found.append(f"{where}: two options have the same value")
+            found.append(f"{where}: dua pilihan punya 'value' yang sama")
     if step.type == "photo":
         if not step.get("document"):
-            found.append(f"{where}: a photo step needs 'document'")
+            found.append(f"{where}: langkah foto wajib punya 'document'")
         elif not DOCUMENT.match(str(step.get("document"))):
-            found.append(f"{where}: 'document' must be 1-64 lower-case letters, digits and _ (e.g. ktp, kk)")
+            found.append(f"{where}: 'document' harus 1-64 huruf kecil, angka atau _ (contoh: ktp, kk)")
         accept = step.get("accept", ["image"])
         if not isinstance(accept, list) or not accept or any(a not in ACCEPT for a in accept):
-            found.append(f"{where}: 'accept' must list image and/or pdf")
+            found.append(f"{where}: 'accept' hanya boleh berisi image dan/atau pdf")
     if step.type == "action":
         action = catalog.actions.get(step.get("handler"))
         outcomes = step.get("outcomes")
         if action is None:
-            found.append(f"{where}: unknown handler '{step.get('handler')}'")
+            found.append(f"{where}: handler '{step.get('handler')}' tidak dikenal "
+                         f"(pilihan: {', '.join(sorted(catalog.actions))})")
         if not outcomes or not isinstance(outcomes, dict):
-            found.append(f"{where}: an action needs 'outcomes'")
+            found.append(f"{where}: langkah tindakan wajib punya 'outcomes'")
         elif action is not None:
             named = {str(k) for k in outcomes}
             unknown = sorted(named - set(action.outcomes) - {"default"})
             if unknown:
-                found.append(f"{where}: '{step.get('handler')}' never answers {', '.join(unknown)} "
-                             f"(it answers: {', '.join(action.outcomes)})")
+                found.append(f"{where}: '{step.get('handler')}' tidak pernah menghasilkan {', '.join(unknown)} "
+                             f"(hasilnya: {', '.join(action.outcomes)})")
             missing = [o for o in action.outcomes if o not in named]
             if missing and "default" not in named:
-                found.append(f"{where}: no step for outcome {', '.join(missing)} of '{step.get('handler')}' "
-                             f"(add them or a 'default')")
+                found.append(f"{where}: belum ada langkah untuk hasil {', '.join(missing)} "
+                             f"dari '{step.get('handler')}' (tambahkan di 'outcomes', atau pakai 'default')")
     label = step.get("label")
     if label is not None and (not isinstance(label, str) or not label.strip() or len(label) > LABEL_MAX
                               or "{" in label or "\n" in label):
-        found.append(f"{where}: 'label' must be one line of text, at most {LABEL_MAX} characters, no {{placeholders}}")
+        found.append(f"{where}: 'label' harus satu baris teks, paling banyak {LABEL_MAX} karakter, tanpa {{isian}}")
     if step.get("optional") is not None and (not isinstance(step.get("optional"), bool)
                                              or step.type not in ("text", "photo")):
-        found.append(f"{where}: 'optional' is true or false, and only for text and photo steps")
+        found.append(f"{where}: 'optional' harus true atau false, dan hanya untuk langkah text dan photo")
     errors = step.get("errors")
     if errors is not None and not isinstance(errors, dict):
-        found.append(f"{where}: 'errors' must map error codes to texts")
+        found.append(f"{where}: 'errors' harus berisi kode error beserta teksnya")
     if step.type in ("text", "choice", "photo", "confirm") and not step.next:
-        found.append(f"{where}: no way forward ('next')")
+        found.append(f"{where}: belum ada langkah berikutnya ('next')")
     return found
 
 
@@ -167,19 +176,19 @@ def flow_values(steps: dict[str, Step], catalog: Catalog) -> set[str]:
 def _text_problems(raw: dict, steps: dict[str, Step], catalog: Catalog, source: str) -> list[str]:
     known, found = flow_values(steps, catalog), []
     for step in steps.values():
-        where = f"{source}: step '{step.id}'"
+        where = f"{source}: langkah '{step.id}'"
         for key in TEXT_FIELDS:
             if step.get(key) is not None:
-                found += tpl.problems(step.get(key), known, f"{where} '{key}'")
+                found += tpl.problems(step.get(key), known, f"{where}, teks '{key}'")
         for code, message in (step.get("errors") or {}).items():
-            found += tpl.problems(message, known, f"{where} error '{code}'")
+            found += tpl.problems(message, known, f"{where}, teks error '{code}'")
         for option in step.get("options") or []:
-            found += tpl.problems(option.get("title"), set(), f"{where} option '{option.get('value')}'")
+            found += tpl.problems(option.get("title"), set(), f"{where}, pilihan '{option.get('value')}'")
     texts = raw.get("texts") or {}
     if not isinstance(texts, dict):
-        return found + [f"{source}: 'texts' must map names to texts"]
+        return found + [f"{source}: 'texts' harus berisi nama teks beserta isinya"]
     for key, value in texts.items():
-        found += tpl.problems(value, known | text_placeholders(str(key)), f"{source}: text '{key}'")
+        found += tpl.problems(value, known | text_placeholders(str(key)), f"{source}: teks '{key}'")
     return found
 
 
@@ -188,26 +197,26 @@ def flow_problems(text: str, catalog: Catalog, source: str = "<flow>") -> list[s
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        return [f"{source}: not valid YAML: {exc}"]
+        return [f"{source}: {yaml_error(exc)}"]
     if not isinstance(raw, dict):
-        return [f"{source}: a flow is a mapping with id, title, start and steps"]
-    missing = [f"{source}: missing '{key}'" for key in ("id", "title", "start", "steps") if not raw.get(key)]
+        return [f"{source}: alur harus berisi id, title, start dan steps"]
+    missing = [f"{source}: '{key}' belum diisi" for key in ("id", "title", "start", "steps") if not raw.get(key)]
     if missing:
         return missing
     if not isinstance(raw["steps"], dict):
-        return [f"{source}: 'steps' must map step names to steps"]
+        return [f"{source}: 'steps' harus berisi nama langkah beserta isinya"]
     found: list[str] = []
     for step_id, body in raw["steps"].items():
-        found += _step_problems(step_id, body, catalog, f"{source}: step '{step_id}'")
+        found += _step_problems(step_id, body, catalog, f"{source}: langkah '{step_id}'")
     if found:
         return found
     steps = {step_id: Step(step_id, body["type"], body) for step_id, body in raw["steps"].items()}
     if raw["start"] not in steps:
-        return [f"{source}: start step '{raw['start']}' does not exist"]
+        return [f"{source}: 'start' menunjuk langkah '{raw['start']}' yang tidak ada"]
     for step in steps.values():
         for target in _targets(step):
             if target not in steps:
-                found.append(f"{source}: step '{step.id}' goes to unknown step '{target}'")
+                found.append(f"{source}: langkah '{step.id}' menuju langkah '{target}' yang tidak ada")
     if found:
         return found
     reachable, todo = set(), [raw["start"]]
@@ -216,7 +225,7 @@ def flow_problems(text: str, catalog: Catalog, source: str = "<flow>") -> list[s
         if current not in reachable:
             reachable.add(current)
             todo += _targets(steps[current])
-    found = [f"{source}: step '{step_id}' cannot be reached from '{raw['start']}'"
+    found = [f"{source}: langkah '{step_id}' tidak bisa dicapai dari '{raw['start']}'"
              for step_id in steps if step_id not in reachable]
     return found + _loop_problems(steps, source) + _text_problems(raw, steps, catalog, source)
 
@@ -236,7 +245,7 @@ def _loop_problems(steps: dict[str, Step], source: str) -> list[str]:
         for target in graph[node]:
             if seen.get(target) == "open":
                 loop = " -> ".join(path[path.index(target):] + [target])
-                found.append(f"{source}: steps {loop} go round without a question in between")
+                found.append(f"{source}: langkah {loop} berputar terus tanpa pertanyaan di antaranya")
             elif target not in seen:
                 visit(target, path + [target])
         seen[node] = "done"

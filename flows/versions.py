@@ -44,7 +44,8 @@ def kinds() -> list[str]:
     return [flow_kind(f) for f in flow_ids()] + [TEXTS, SETTINGS]
 
 
-def _dump(data) -> str:
+def dump(data) -> str:
+    """YAML as every stored version of texts and settings is written (so a one-line edit diffs as one line)."""
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=1000)
 
 
@@ -54,8 +55,8 @@ def base_content(kind: str, config_path: str) -> str:
         return (DEFINITIONS / f"{kind[5:]}.yml").read_text(encoding="utf-8")
     raw = load_product_raw(config_path)
     if kind == TEXTS:
-        return _dump(raw["texts"])
-    return _dump({key: raw[key] for key in SETTINGS_KEYS if key in raw})
+        return dump(raw["texts"])
+    return dump({key: raw[key] for key in SETTINGS_KEYS if key in raw})
 
 
 def latest(session, kind: str, status: str) -> ConfigVersion | None:
@@ -73,12 +74,15 @@ def content(session, kind: str, config_path: str, draft: bool = False) -> str:
 def _upgraded_texts(text: str, config_path: str) -> str:
     """Texts an admin saved, read by a newer release: a text the release added comes from config.yml until
     an admin edits it, and a text it no longer uses is left out (it could no longer be checked)."""
-    published = yaml.safe_load(text)
+    try:
+        published = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text  # a draft saved with broken YAML: the checks say so
     if not isinstance(published, dict):
         return text  # not texts at all: the checks say so
     shipped = load_product_raw(config_path)["texts"]
     kept = {key: value for key, value in published.items() if key in shipped or known_text(str(key))}
-    return _dump({**shipped, **kept})
+    return dump({**shipped, **kept})
 
 
 def _next_number(session, kind: str) -> int:
@@ -99,7 +103,7 @@ def save_draft(session, kind: str, text: str, staff_id: int | None, note: str = 
 def publish(session, kind: str, staff_id: int | None, found: list[str]) -> ConfigVersion:
     draft = latest(session, kind, VersionStatus.DRAFT)
     if draft is None:
-        raise VersionError([f"{kind}: there is no draft to publish"])
+        raise VersionError([f"{kind}: belum ada draf untuk diterbitkan"])
     if found:
         raise VersionError(found)
     for old in session.scalars(select(ConfigVersion).where(ConfigVersion.kind == kind,
@@ -114,12 +118,12 @@ def rollback(session, kind: str, version_id: int, staff_id: int | None, config_p
     """Publish an old version (``BASE``: the repository's file) again as a new version, in the caller's
     transaction: a version that no longer fits the code or the other settings is refused."""
     if version_id == BASE:
-        old_content, label = base_content(kind, config_path), "the original version"
+        old_content, label = base_content(kind, config_path), "versi asli"
     else:
         old = session.get(ConfigVersion, version_id)
         if old is None or old.kind != kind or old.status == VersionStatus.DRAFT:
-            raise VersionError([f"{kind}: no published version {version_id}"])
-        old_content, label = old.content, f"version {old.number}"
+            raise VersionError([f"{kind}: versi {version_id} tidak ada atau belum pernah diterbitkan"])
+        old_content, label = old.content, f"versi {old.number}"
     found = problems(kind, old_content, config_path, catalog)
     if found:
         raise VersionError(found)
@@ -127,7 +131,7 @@ def rollback(session, kind: str, version_id: int, staff_id: int | None, config_p
     if existing is not None:
         session.delete(existing)
         session.flush()
-    save_draft(session, kind, old_content, staff_id, note=f"rollback to {label}")
+    save_draft(session, kind, old_content, staff_id, note=f"dikembalikan ke {label}")
     return publish(session, kind, staff_id, [])
 
 

@@ -83,7 +83,7 @@ class Product:
         extra = self.case_kinds.get(service_id)
         if extra:  # cases that are not a menu service, e.g. a request to talk with an officer
             return MenuItem(0, service_id, extra, "", ())
-        raise ProductConfigError(f"service {service_id!r} is not in the menu")
+        raise ProductConfigError(f"layanan {service_id!r} tidak ada di menu")
 
     def title_of(self, service_id: str, default: str | None = None) -> str:
         """The service's title; never raises (a service that left the menu keeps ``default``)."""
@@ -219,7 +219,7 @@ class Product:
         try:
             template = self.texts[key]
         except KeyError as exc:
-            raise ProductConfigError(f"text {key!r} is missing from config.yml") from exc
+            raise ProductConfigError(f"teks {key!r} tidak ada di config.yml") from exc
         return tpl.render(template, values)
 
     def service_text(self, key: str, service: str, **values: Any) -> str:
@@ -246,23 +246,23 @@ def product_problems(raw: dict) -> list[str]:
     """Everything that would make the bot fail later with these settings (empty when it can run)."""
     texts = raw.get("texts")
     if not isinstance(texts, dict):
-        return ["'texts' must map names to texts"]
+        return ["'texts' harus berisi nama teks beserta isinya"]
     found = []
     missing = [key for key in REQUIRED_TEXTS if not str(texts.get(key) or "").strip()]
     if missing:
-        found.append(f"texts missing: {', '.join(missing)}")
+        found.append(f"texts belum diisi: {', '.join(missing)}")
     long = [key for key, value in texts.items() if len(str(value)) > 1600]
     if long:
-        found.append(f"texts longer than WhatsApp's 1600 characters: {', '.join(long)}")
+        found.append(f"texts lebih dari 1600 karakter (batas WhatsApp): {', '.join(long)}")
     broken = [key for key, value in texts.items() if str(key).startswith(TEMPLATE_WORDS) and re.search(r"[\n\t]", str(value))]
     if broken:
-        found.append(f"texts for a WhatsApp template must be one line: {', '.join(broken)}")
+        found.append(f"texts untuk template WhatsApp harus satu baris: {', '.join(broken)}")
     for key, value in texts.items():
         found += tpl.problems(value, text_placeholders(key), f"texts: {key}")
     found += _menu_problems(raw)
     hours = raw.get("working_hours") or {}
     needed = [key for key in ("timezone", "days", "start", "end") if key not in hours]
-    found += [f"working_hours needs '{key}'" for key in needed]
+    found += [f"working_hours: '{key}' belum diisi" for key in needed]
     if not needed:
         try:
             WorkingCalendar.from_config(hours)
@@ -274,17 +274,17 @@ def product_problems(raw: dict) -> list[str]:
         found.append(str(exc))
     reasons = raw.get("reject_reasons") or {}
     if not isinstance(reasons, dict):
-        found.append("reject_reasons must be a mapping")
+        found.append("reject_reasons harus berupa pasangan kode: alasan")
     else:
-        found += [f"reject_reasons: code '{code}' must be lower-case letters, digits and _ (at most 64)"
+        found += [f"reject_reasons: kode '{code}' harus huruf kecil, angka atau _ (paling banyak 64)"
                   for code in reasons if not CODE.match(str(code))]
     retention = raw.get("retention") or {}
     if not isinstance(retention, dict) or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
                                               for v in retention.values()):
-        found.append("retention: every period must be a whole number of days, at least 1")
+        found.append("retention: setiap masa simpan harus bilangan bulat hari, paling sedikit 1")
     for name, spec in (raw.get("templates") or {}).items():
         if not isinstance(spec, dict) or not isinstance(spec.get("variables", []), list):
-            found.append(f"templates: {name} needs a content_sid and a list of variables")
+            found.append(f"templates: {name} wajib punya content_sid dan daftar variables")
     return found
 
 
@@ -295,38 +295,38 @@ def _is_text_list(value) -> bool:
 def _menu_problems(raw: dict) -> list[str]:
     menu, found = raw.get("menu"), []
     if not menu or not isinstance(menu, list):
-        return ["the menu is empty"]
+        return ["menu kosong (harus berupa daftar layanan)"]
     for i, item in enumerate(menu, start=1):
         if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not isinstance(item.get("title"), str) \
                 or not item["id"].strip() or not item["title"].strip():
-            found.append(f"menu item {i} needs an 'id' and a 'title' (text)")
+            found.append(f"menu nomor {i} wajib punya 'id' dan 'title' (teks)")
             continue
         if len(item["title"]) > TITLE_MAX:
-            found.append(f"menu item {i}: the title is longer than {TITLE_MAX} characters")
+            found.append(f"menu nomor {i}: 'title' lebih dari {TITLE_MAX} karakter")
         if not isinstance(item.get("intro", ""), str):
-            found.append(f"menu item {i}: 'intro' must be text")
+            found.append(f"menu nomor {i}: 'intro' harus berupa teks")
         if not _is_text_list(item.get("keywords", [])):
-            found.append(f"menu item {i}: 'keywords' must be a list of words (text)")
+            found.append(f"menu nomor {i}: 'keywords' harus berupa daftar kata (teks)")
     services = {item.get("id") for item in menu if isinstance(item, dict)}
     keywords = raw.get("keywords") or {}
     if isinstance(keywords, dict):
         for word, target in keywords.items():
             if target not in services and target not in SMALL_TALK:
-                found.append(f"keywords: '{word}' goes to '{target}', which is neither a menu service nor one of "
-                             f"{', '.join(SMALL_TALK)}")
+                found.append(f"keywords: '{word}' menuju '{target}', yang bukan layanan menu "
+                             f"dan bukan salah satu dari: {', '.join(SMALL_TALK)}")
     signals = raw.get("complaint_signals", [])
     if not _is_text_list(signals):
-        found.append("complaint_signals must be a list of words (text)")
+        found.append("complaint_signals harus berupa daftar kata (teks)")
     change = raw.get("data_change") or {}
     if not isinstance(change, dict) or not _is_text_list(change.get("words", [])) \
             or not isinstance(change.get("services", []), list):
-        found.append("data_change needs 'words' (a list of words) and 'services' (a list of menu services)")
+        found.append("data_change wajib punya 'words' (daftar kata) dan 'services' (daftar layanan menu)")
     else:
-        found += [f"data_change: '{s}' is not a menu service" for s in change.get("services", []) if s not in services]
+        found += [f"data_change: '{s}' bukan layanan menu" for s in change.get("services", []) if s not in services]
     words = raw.get("words") or {}
     if not isinstance(words, dict) or not all(_is_text_list([str(w) for w in v]) if isinstance(v, list) else False
                                               for v in words.values()):
-        found.append("words: each must be a list of answers")
+        found.append("words: masing-masing harus berupa daftar jawaban")
     return found
 
 

@@ -16,6 +16,9 @@ NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Format specs a text may use: alignment, a width below 100, a precision, a number type ({hours:g}, {n:>3}).
 SPEC = re.compile(r"^[<>^]?\d{0,2}(\.\d)?[dfg%]?$")
 _FORMATTER = string.Formatter()
+# What a YAML value that should have been a text is, in the admin's words.
+TYPE_NAMES = {"int": "angka", "float": "angka", "bool": "true/false", "list": "daftar",
+              "dict": "pasangan nama: nilai", "NoneType": "kosong", "date": "tanggal", "datetime": "tanggal"}
 
 
 class TemplateError(ValueError):
@@ -26,18 +29,20 @@ def fields(template: str) -> list[tuple[str, str]]:
     """``(name, format spec)`` of every placeholder, in order; TemplateError when malformed."""
     try:
         parsed = list(_FORMATTER.parse(template))
-    except ValueError as exc:
-        raise TemplateError(f"braces {{ }} do not match ({exc}); write {{{{ or }}}} for a brace itself") from None
+    except ValueError:
+        raise TemplateError("kurung kurawal { } tidak berpasangan; tulis {{ atau }} untuk kurung kurawal "
+                            "itu sendiri") from None
     found = []
     for _, name, spec, conversion in parsed:
         if name is None:
             continue
         if not NAME.match(name):
-            raise TemplateError(f"'{{{name}}}' is not a placeholder; use a plain name like {{ticket}}")
+            raise TemplateError(f"'{{{name}}}' bukan isian yang sah; pakai nama biasa seperti {{ticket}}")
         if conversion:
-            raise TemplateError(f"'{{{name}!{conversion}}}' is not allowed; write {{{name}}}")
+            raise TemplateError(f"'{{{name}!{conversion}}}' tidak boleh; tulis {{{name}}}")
         if spec and not SPEC.match(spec):
-            raise TemplateError(f"'{{{name}:{spec}}}': use a plain {{{name}}} (or a short number format like {{{name}:g}})")
+            raise TemplateError(f"'{{{name}:{spec}}}': pakai {{{name}}} saja "
+                                f"(atau format angka pendek seperti {{{name}:g}})")
         found.append((name, spec or ""))
     return found
 
@@ -50,7 +55,8 @@ def problems(template: Any, allowed: Iterable[str] | None, where: str) -> list[s
     """What is wrong with a text an admin wrote: not text, malformed braces, placeholders the bot
     does not fill here (``allowed``; None means any name is accepted)."""
     if not isinstance(template, str):
-        return [f"{where} must be text, not {type(template).__name__}"]
+        kind = TYPE_NAMES.get(type(template).__name__, type(template).__name__)
+        return [f"{where} harus berupa teks, bukan {kind}"]
     try:
         used = placeholders(template)
     except TemplateError as exc:
@@ -60,9 +66,9 @@ def problems(template: Any, allowed: Iterable[str] | None, where: str) -> list[s
     unknown = used - set(allowed)
     if not unknown:
         return []
-    offered = ", ".join("{%s}" % n for n in sorted(allowed)) or "none"
-    return [f"{where} uses {', '.join('{%s}' % n for n in sorted(unknown))}, which the bot does not fill here "
-            f"(available: {offered})"]
+    offered = ", ".join("{%s}" % n for n in sorted(allowed)) or "tidak ada"
+    return [f"{where} memakai {', '.join('{%s}' % n for n in sorted(unknown))}, yang tidak diisi bot di sini "
+            f"(yang tersedia: {offered})"]
 
 
 def _format(value: Any, spec: str) -> str:

@@ -44,7 +44,7 @@ def _parse_time(value: Any) -> time:
         return value
     if isinstance(value, str):
         return time.fromisoformat(value.strip())
-    raise ValueError(f"working_hours: expected a time like '08:00', got {type(value).__name__}")
+    raise ValueError(f"working_hours: jam harus ditulis seperti '08:00' (dalam tanda kutip), bukan {type(value).__name__}")
 
 
 def _parse_day(value: Any) -> date:
@@ -65,9 +65,9 @@ class WorkingCalendar:
 
     def __post_init__(self) -> None:
         if not self.weekdays:
-            raise ValueError("working_hours: no working days")
+            raise ValueError("working_hours: tidak ada hari kerja")
         if self.start >= self.end:
-            raise ValueError("working_hours: start must be before end")
+            raise ValueError("working_hours: jam mulai harus sebelum jam selesai")
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any] | None) -> "WorkingCalendar":
@@ -76,7 +76,7 @@ class WorkingCalendar:
         try:
             weekdays = frozenset(DAY_NAMES.index(str(d).strip().lower()[:3]) for d in days)
         except ValueError:
-            raise ValueError(f"working_hours.days: use {', '.join(DAY_NAMES)}") from None
+            raise ValueError(f"working_hours.days: pakai {', '.join(DAY_NAMES)}") from None
         return cls(
             tz=ZoneInfo(cfg.get("timezone") or "Asia/Jakarta"),
             weekdays=weekdays,
@@ -115,7 +115,7 @@ class WorkingCalendar:
             d += timedelta(days=1)
             if self.is_working_day(d):
                 return self._at(d, self.start)
-        raise ValueError("working_hours: no working day within ten years")
+        raise ValueError("working_hours: tidak ada hari kerja dalam sepuluh tahun")
 
     def add_working_hours(self, dt: datetime, hours: float) -> datetime:
         """``dt`` plus ``hours`` of open office time (Friday 14:00 + 3 h = Monday 10:00).
@@ -124,7 +124,7 @@ class WorkingCalendar:
         zero hours from a closed moment gives the next opening.
         """
         if hours < 0:
-            raise ValueError("hours must not be negative")
+            raise ValueError("jumlah jam tidak boleh negatif")
         remaining = timedelta(microseconds=round(hours * 3_600_000_000))
         cur = self._local(dt)
         if not remaining and (self.is_open(cur) or self._is_closing(cur)):
@@ -156,7 +156,7 @@ class QuietHours:
 
     def __post_init__(self) -> None:
         if self.start == self.end:
-            raise ValueError("quiet_hours: start and end must differ (leave quiet_hours empty for none)")
+            raise ValueError("quiet_hours: jam mulai dan selesai harus berbeda (kosongkan quiet_hours bila tidak ada)")
 
     @classmethod
     def from_config(cls, cfg: Any, tz: tzinfo) -> "QuietHours | None":
@@ -164,8 +164,8 @@ class QuietHours:
         if cfg is None:
             return None
         if not isinstance(cfg, dict) or set(cfg) != {"start", "end"}:
-            raise ValueError("quiet_hours must have exactly 'start' and 'end', e.g. {start: \"21:00\", end: \"07:00\"} "
-                             "(or be left empty for none)")
+            raise ValueError("quiet_hours harus berisi tepat 'start' dan 'end', mis. {start: \"21:00\", end: \"07:00\"} "
+                             "(atau dikosongkan bila tidak ada)")
         return cls(tz, _hh_mm(cfg["start"], "quiet_hours.start"), _hh_mm(cfg["end"], "quiet_hours.end"))
 
     def is_quiet(self, dt: datetime) -> bool:
@@ -191,7 +191,7 @@ def _in_zone(dt: datetime, tz: tzinfo) -> datetime:
 
 def _hh_mm(value: Any, name: str) -> time:
     if not isinstance(value, str) or not HH_MM.match(value.strip()):
-        raise ValueError(f"{name}: {value!r} is not a time like \"21:00\" (hours 00-23, minutes 00-59, in quotes)")
+        raise ValueError(f"{name}: {value!r} bukan jam seperti \"21:00\" (jam 00-23, menit 00-59, dalam tanda kutip)")
     return time.fromisoformat(value.strip())
 
 

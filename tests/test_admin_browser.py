@@ -1,21 +1,24 @@
 """An admin edits a bot text in a real browser (Playwright, Debian's Chromium), publishes it, and the
 citizen in the local WhatsApp simulator reads the new text; the draft preview switch of the simulator;
-the simulator shows WhatsApp's formatting as a phone does."""
+the simulator shows WhatsApp's formatting as a phone does; the flow editor's map, a one-line flow edit
+seen as a one-line diff with its author, and a rollback to the original."""
 from __future__ import annotations
+
+import re
 
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from bot import create_app
-from bot.accounts import create_staff
+from flows import versions
+from flows.definition import DEFINITIONS
 from storage import db
 from storage.models import Citizen, OutboundMessage
-from tests.browser import ARTIFACTS, needs_chromium, screenshot, serving
-from tests.conftest import free_port, preferred_backend, wait_for
+from tests.browser import ARTIFACTS, browser_page, console_login, doc_screenshot, live_app, needs_chromium, screenshot
+from tests.conftest import preferred_backend, wait_for
 from tests.helpers import run_jobs
 
-PASSWORD = "rahasia-kuat-123"
+NEW_NIK_ASK = "Ketik *NIK baru* sesuai KTP atau KK (16 angka)."
 NEW_INTRO = "Pilih layanan PANDAWA dengan membalas angkanya:"
 REPLY = ("*Tebal* dan _miring_, ~coret~ serta ```kode *tetap* apa adanya```\n"
          "2 * 3 * 4 = 24, berkas nama_file_ktp.jpg, *tidak\n"
@@ -34,37 +37,18 @@ def backend():
 def live(env):
     """The app in local mode (no Twilio credentials: the simulator is on) on a real threaded server,
     with an admin (adi)."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    local_env = {k: v for k, v in env.items() if not k.startswith("TWILIO_")}
-    app = create_app({"ENV": {**local_env, "PUBLIC_BASE_URL": base, "SIMULATOR_ENABLED": "1"}, "TESTING": True})
-    with app.app_context():
-        session = db.session()
-        create_staff(session, "adi", "admin", PASSWORD)
-        session.commit()
-    with serving(app, port):
-        yield app, base
+    with live_app(env, ("adi", "admin"), local=True, SIMULATOR_ENABLED="1") as served:
+        yield served
 
 
 @pytest.fixture
 def page(browser):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="id-ID")
-    ctx.set_default_timeout(15_000)
-    page = ctx.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(f"script error: {exc}"))
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.errors = errors
-    yield page
-    ctx.close()
+    with browser_page(browser, 1280, 900) as page:
+        yield page
 
 
 def login(page, base: str) -> None:
-    page.goto(base + "/console/login")
-    page.get_by_label("Nama pengguna").fill("adi")
-    page.get_by_label("Kata sandi").fill(PASSWORD)
-    page.locator("form.login button[type=submit]").click()
-    page.wait_for_url(base + "/console/")
+    console_login(page, base, "adi")
 
 
 def simulator_says(app, page, base: str, body: str, preview: bool = False) -> None:
@@ -149,7 +133,7 @@ def test_admin_reorders_the_menu_and_adds_a_decree_in_the_browser(live, page):
     page.get_by_label("Urutan change_nik").fill("2")
     page.locator("#holidays").fill("2026-12-25\n25-12-2026")
     page.get_by_role("button", name="Terbitkan").click()
-    expect(page.locator("#problems")).to_contain_text("holidays line 2")
+    expect(page.locator("#problems")).to_contain_text("holidays baris 2")
     page.screenshot(path=str(ARTIFACTS / "admin-settings.png"), full_page=True)
     page.locator("#holidays").fill("2026-12-25")
     page.get_by_role("button", name="Terbitkan").click()
@@ -206,4 +190,73 @@ def test_messages_show_whatsapp_formatting_and_html_stays_text(live, page):
     assert '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script><b>bukan tebal</b>' in text
     assert page.evaluate("window.pwned") is None
     screenshot(page, "simulator-formatting.png")
+    assert page.errors == []
+
+
+def test_admin_edits_one_line_of_a_flow_sees_a_one_line_diff_and_rolls_back(live, page):
+    """The flow map shows the action's outcomes and opens a step; removing and adding can be undone
+    before saving; a one-line edit in the form is a one-line diff with its author; the original
+    version can be put back."""
+    app, base = live
+    page.set_viewport_size({"width": 1024, "height": 600})
+    login(page, base)
+    page.goto(base + "/console/admin/flows/change_nik")
+    flow_map = page.locator("svg.flow-map")
+    expect(flow_map).to_be_visible()
+    outcome = flow_map.locator('g.edge[data-from="check"][data-to="unknown_card"]')
+    expect(outcome).to_have_attribute("data-keys", "outcome:unknown_card")
+    expect(outcome.locator("text")).to_have_text("kartu tidak ditemukan")
+    expect(flow_map.locator('g.edge[data-from="check"][data-to="ktp"] text')).to_have_text("data cocok")
+    expect(flow_map.locator('a.box[data-step="check"]')).to_contain_text("Tindakan")
+    expect(page.locator("details#step-check")).not_to_have_attribute("open", "")
+    doc_screenshot(page, "flow-map.png", full_page=True)
+
+    flow_map.locator('a.box[data-step="check"]').click()
+    check = page.locator("details#step-check")
+    expect(check).to_have_attribute("open", "")
+    expect(check).to_contain_text("Periksa kartu dan NIK baru")
+    expect(check.locator('tr[data-outcome="same_value"] select')).to_have_value("same_nik")
+
+    page.locator('a.box[data-step="ktp"]').click()
+    remove = page.locator("details#step-ktp input.remove-step")
+    remove.check()
+    expect(page.locator("details#step-ktp")).to_have_class(re.compile(r"\bremoving\b"))
+    expect(page.locator("details#step-ktp .remove-flag")).to_be_visible()
+    remove.uncheck()  # changed my mind: the step stays
+    expect(page.locator("details#step-ktp")).not_to_have_class(re.compile(r"\bremoving\b"))
+
+    page.locator("#add-step > summary").click()
+    page.locator("#new-id").fill("foto_buku_nikah")
+    page.locator("#cancel-add").click()
+    expect(page.locator("#new-id")).to_have_value("")
+    expect(page.locator("#add-step")).not_to_have_attribute("open", "")
+
+    page.locator('a.box[data-step="nik"]').click()
+    ask = page.locator('textarea[name="nik.ask"]')
+    expect(ask).to_be_visible()
+    ask.fill(NEW_NIK_ASK)
+    page.get_by_label("Catatan perubahan").fill("pertanyaan NIK lebih jelas")
+    page.get_by_role("button", name="Terbitkan").click()
+    expect(page.locator(".flash.ok")).to_contain_text("Versi 1 diterbitkan")
+
+    page.goto(base + "/console/admin/history/flow:change_nik")
+    v1 = page.locator("#v1")
+    expect(v1.locator(".badge.status")).to_have_text("berlaku")
+    expect(v1.locator(".author")).to_have_text("oleh adi")
+    expect(v1.locator("pre.diff .line.add")).to_have_count(1)
+    expect(v1.locator("pre.diff .line.del")).to_have_count(1)
+    expect(v1.locator("pre.diff .line.add")).to_contain_text(NEW_NIK_ASK)
+    expect(v1.locator("pre.diff .line.del")).to_contain_text("Ketik *NIK yang benar*")
+    expect(v1.locator(".count.add")).to_have_text("+1")
+    doc_screenshot(page, "diff.png", full_page=True)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#rollback-original").click()
+    expect(page.locator(".flash.ok").last).to_contain_text("Dikembalikan: versi 2 sekarang berlaku")
+    expect(page.locator("#v2 .badge.status")).to_have_text("berlaku")
+    expect(page.locator("#v1 .badge.status")).to_have_text("digantikan")
+    expect(page.locator("#v2 .line.del")).to_contain_text(NEW_NIK_ASK)
+    with app.app_context():
+        live_text = versions.latest(db.session(), "flow:change_nik", "published").content
+    assert live_text == (DEFINITIONS / "change_nik.yml").read_text(encoding="utf-8")
     assert page.errors == []

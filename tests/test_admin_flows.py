@@ -1,8 +1,11 @@
 """Admins edit flows: validation that points at the step and field, drafts, publish (live within
-seconds, in-flight conversations keep their version), history with diffs, rollback, roles, audit."""
+seconds, in-flight conversations keep their version), history with diffs and authors, rollback (also to
+the original file), roles, audit; the form editor changes only the lines edited (comments and order kept)."""
 from __future__ import annotations
 
+import html
 import time
+from html.parser import HTMLParser
 
 import pytest
 import yaml
@@ -16,8 +19,15 @@ from handlers.catalog import catalog
 from storage import db
 from storage.models import OutboundMessage
 from storage.staff import AuditLog
-from tests.conftest import wait_for
+from tests.conftest import wait_for, preferred_backend
 from tests.helpers import STAFF_PASSWORD, add_staff, Chat, csrf, inbound_form, logged_in, post_signed, run_jobs
+
+
+@pytest.fixture(scope="module")
+def backend():
+    """One backend is enough here: the preferred one (PostgreSQL where it answers)."""
+    return preferred_backend()
+
 
 PASSWORD = STAFF_PASSWORD
 NEW_NIK_QUESTION = "Mohon ketik NIK 16 angka yang tertera di KTP terbaru Anda."
@@ -48,16 +58,18 @@ def mutate(change) -> str:
 @pytest.mark.parametrize(
     "change, expected",
     [
-        (lambda r: r["steps"]["nik"].update(next="nowhere"), "step 'nik' goes to unknown step 'nowhere'"),
-        (lambda r: r["steps"].update(orphan={"type": "message", "text": "hai"}), "step 'orphan' cannot be reached"),
-        (lambda r: r["steps"]["nik"].pop("next"), "step 'nik': no way forward"),
-        (lambda r: r["steps"]["nik"].update(ask=""), "step 'nik': missing text 'ask'"),
-        (lambda r: r["steps"]["nik"].update(validator="nik_magic"), "step 'nik': unknown validator 'nik_magic'"),
+        (lambda r: r["steps"]["nik"].update(next="nowhere"), "langkah 'nik' menuju langkah 'nowhere' yang tidak ada"),
+        (lambda r: r["steps"].update(orphan={"type": "message", "text": "hai"}),
+         "langkah 'orphan' tidak bisa dicapai dari 'card_number'"),
+        (lambda r: r["steps"]["nik"].pop("next"), "langkah 'nik': belum ada langkah berikutnya ('next')"),
+        (lambda r: r["steps"]["nik"].update(ask=""), "langkah 'nik': teks 'ask' belum diisi"),
+        (lambda r: r["steps"]["nik"].update(validator="nik_magic"),
+         "langkah 'nik': validator 'nik_magic' tidak dikenal (pilihan: "),
         (lambda r: r["steps"].update(kind={"type": "choice", "ask": "Pilih", "next": "kk"}) or r["steps"]["ktp"].update(next="kind"),
-         "step 'kind': a choice needs 'options'"),
-        (lambda r: r["steps"]["ktp"].update(ask="x" * 1601), "step 'ktp': 'ask' is longer than WhatsApp's 1600"),
-        (lambda r: r["steps"]["ktp"].update(type="video"), "step 'ktp': 'type' must be one of"),
-        (lambda r: r.update(id="other"), "'id' must stay 'change_nik'"),
+         "langkah 'kind': langkah pilihan wajib punya 'options'"),
+        (lambda r: r["steps"]["ktp"].update(ask="x" * 1601), "langkah 'ktp': 'ask' lebih dari 1600 karakter"),
+        (lambda r: r["steps"]["ktp"].update(type="video"), "langkah 'ktp': 'type' harus salah satu dari: text, choice"),
+        (lambda r: r.update(id="other"), "'id' harus tetap 'change_nik'"),
     ],
     ids=["unknown-step", "unreachable", "no-way-forward", "missing-text", "unknown-validator", "choice-without-options",
          "too-long", "unknown-type", "renamed"],
@@ -83,10 +95,20 @@ def test_only_admins_edit(app):
 def test_an_invalid_edit_is_kept_as_a_draft_and_not_published(app):
     client = logged_in(app)
     page = edit(client, "change_nik", **{"nik.ask": "", "nik.validator": "nik"}).get_data(as_text=True)
-    assert "Belum bisa diterbitkan" in page and "step &#39;nik&#39;: missing text &#39;ask&#39;" in page
+    assert "Belum bisa diterbitkan" in page and "langkah &#39;nik&#39;: teks &#39;ask&#39; belum diisi" in page
     with app.app_context():
         assert versions.latest(db.session(), "flow:change_nik", "published") is None
         assert versions.latest(db.session(), "flow:change_nik", "draft") is not None
+
+
+@pytest.mark.parametrize("steps", ["  1:\n    type: message\n    text: x\n", "  yes:\n    type: message\n    text: x\n",
+                                   "  broken: just text\n"])
+def test_a_draft_the_form_cannot_show_opens_as_yaml_not_as_an_error(app, steps):
+    client = logged_in(app)
+    text = BASE.replace("steps:\n", "steps:\n" + steps, 1)
+    assert edit(client, "change_nik", action="draft", yaml=text).status_code == 200
+    page = client.get("/console/admin/flows/change_nik")
+    assert page.status_code == 200 and 'name="yaml"' in page.get_data(as_text=True)
 
 
 def test_publish_reaches_new_conversations_while_one_in_flight_keeps_its_version(app, twilio):
@@ -107,8 +129,8 @@ def test_history_shows_the_diff_and_rollback_restores_the_old_text(app, twilio):
     client = logged_in(app)
     edit(client, "change_nik", **{"nik.ask": NEW_NIK_QUESTION})
     edit(client, "change_nik", **{"nik.ask": "Ketik NIK (versi dua)."})
-    history = client.get("/console/admin/history/flow:change_nik").get_data(as_text=True)
-    assert "Versi 2" in history and "+    ask: Ketik NIK (versi dua)." in history
+    history = html.unescape(client.get("/console/admin/history/flow:change_nik").get_data(as_text=True))
+    assert "Versi 2" in history and '+    ask: "Ketik NIK (versi dua)."' in history
     with app.app_context():
         first = [v for v in versions.history(db.session(), "flow:change_nik") if v.number == 1][0]
     client.post(f"/console/admin/history/flow:change_nik/rollback/{first.id}",
@@ -119,7 +141,7 @@ def test_history_shows_the_diff_and_rollback_restores_the_old_text(app, twilio):
     assert NEW_NIK_QUESTION in chat.last("0001234567890")
     with app.app_context():
         live_version = versions.latest(db.session(), "flow:change_nik", "published")
-        assert live_version.number == 3 and "rollback to version 1" in live_version.note
+        assert live_version.number == 3 and "dikembalikan ke versi 1" in live_version.note
 
 
 def test_adding_a_document_step_in_the_form(app, twilio):
@@ -202,3 +224,154 @@ def test_texts_published_by_an_older_release_still_run_after_an_upgrade(app):
     assert product.text("thanks") == "Sama-sama, Bu/Pak."
     assert "Pindah ke layanan" in product.text("switch_offer", title="A", current="B")
     assert "erasure_approved" not in product.texts
+
+
+# -- the form editor keeps the YAML as written ---------------------------------------------------------
+class FormReader(HTMLParser):
+    """What a browser posts from the flow form: every named input, textarea and selected option (a
+    checkbox only when ticked)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fields: dict[str, str] = {}
+        self.in_form, self.textarea, self.select = False, None, None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form" and a.get("id") == "flow-form":
+            self.in_form = True
+        if not self.in_form:
+            return
+        if tag == "input" and a.get("name") and a.get("type") not in ("checkbox", "hidden"):
+            self.fields[a["name"]] = a.get("value") or ""
+        elif tag == "textarea":
+            self.textarea = a["name"]
+            self.fields[self.textarea] = ""
+        elif tag == "select":
+            self.select = a["name"]
+        elif tag == "option" and self.select and (self.select not in self.fields or "selected" in a):
+            self.fields[self.select] = a.get("value", "")
+
+    def handle_endtag(self, tag):
+        if tag == "textarea":
+            self.textarea = None
+        elif tag == "select":
+            self.select = None
+        elif tag == "form":
+            self.in_form = False
+
+    def handle_data(self, data):
+        if self.textarea:
+            self.fields[self.textarea] += data
+
+
+def form_of(client, flow_id: str) -> dict[str, str]:
+    reader = FormReader()
+    reader.feed(client.get(f"/console/admin/flows/{flow_id}").get_data(as_text=True))
+    assert reader.fields, "the flow form"
+    return reader.fields
+
+
+def post_form(client, flow_id: str, fields: dict, action: str = "publish", **extra):
+    page = f"/console/admin/flows/{flow_id}"
+    data = {**fields, **extra, "action": action, "csrf_token": csrf(client, page)}
+    return client.post(page, data=data, follow_redirects=True)
+
+
+def changed_lines(before: str, after: str) -> tuple[list[str], list[str]]:
+    lines = versions.diff(before, after).splitlines()[2:]  # without the ---/+++ header
+    return [x for x in lines if x.startswith("-")], [x for x in lines if x.startswith("+")]
+
+
+def published(app, flow_id: str) -> str:
+    with app.app_context():
+        return versions.latest(db.session(), f"flow:{flow_id}", "published").content
+
+
+@pytest.mark.parametrize("flow_id", sorted(path.stem for path in DEFINITIONS.glob("*.yml")))
+def test_the_whole_form_posted_unchanged_changes_nothing(app, flow_id):
+    client = logged_in(app)
+    post_form(client, flow_id, form_of(client, flow_id), action="draft")
+    with app.app_context():
+        draft = versions.latest(db.session(), f"flow:{flow_id}", "draft").content
+    assert draft == (DEFINITIONS / f"{flow_id}.yml").read_text(encoding="utf-8")
+
+
+def test_a_one_line_edit_in_the_form_is_one_changed_line_and_keeps_the_comments(app):
+    client = logged_in(app)
+    fields = form_of(client, "change_nik")
+    assert fields["nik.ask"] == "Ketik *NIK yang benar* sesuai KTP/KK (16 angka)."
+    fields["nik.ask"] = "Ketik *NIK baru* sesuai KTP/KK (16 angka), tanpa spasi."
+    page = post_form(client, "change_nik", fields, note="lebih jelas").get_data(as_text=True)
+    assert "Versi 1 diterbitkan" in page
+    text = published(app, "change_nik")
+    removed, added = changed_lines(BASE, text)
+    assert removed == ['-    ask: "Ketik *NIK yang benar* sesuai KTP/KK (16 angka)."']
+    assert added == ['+    ask: "Ketik *NIK baru* sesuai KTP/KK (16 angka), tanpa spasi."']
+    assert text.startswith("# Ubah / perbaiki NIK: the card shows an empty NIK")
+    history = client.get("/console/admin/history/flow:change_nik").get_data(as_text=True)
+    assert history.count('<span class="line add">') == 1 and history.count('<span class="line del">') == 1
+
+
+def test_an_option_and_an_outcome_edited_in_the_form_are_one_line_each(app):
+    client = logged_in(app)
+    fields = form_of(client, "complaint")
+    fields["category.options"] = fields["category.options"].replace("Sikap petugas", "Sikap atau perilaku petugas")
+    post_form(client, "complaint", fields)
+    removed, added = changed_lines((DEFINITIONS / "complaint.yml").read_text(), published(app, "complaint"))
+    assert removed == ['-      - {value: staff, title: "Sikap petugas"}']
+    assert added == ['+      - {value: staff, title: "Sikap atau perilaku petugas"}']
+
+    fields = form_of(client, "change_nik")
+    fields["check.outcome.same_value"] = "nik"
+    fields["same_nik.next"] = "card_number"
+    post_form(client, "change_nik", fields, action="draft")
+    with app.app_context():
+        draft = versions.latest(db.session(), "flow:change_nik", "draft").content
+    removed, added = changed_lines(BASE, draft)
+    assert removed == ["-      same_value: same_nik", "-    next: nik"]
+    assert added == ["+      same_value: nik", "+    next: card_number"]
+
+
+def test_removing_a_step_is_done_only_when_ticked_and_its_way_is_kept(app):
+    client = logged_in(app)
+    post_form(client, "change_nik", form_of(client, "change_nik"), action="draft")  # nothing ticked
+    with app.app_context():
+        assert versions.latest(db.session(), "flow:change_nik", "draft").content == BASE
+    post_form(client, "change_nik", form_of(client, "change_nik"), remove="ktp")
+    raw = yaml.safe_load(published(app, "change_nik"))
+    assert "ktp" not in raw["steps"] and raw["steps"]["check"]["outcomes"]["ok"] == "kk"
+    assert published(app, "change_nik").startswith("# Ubah / perbaiki NIK")
+    page = post_form(client, "change_nik", form_of(client, "change_nik"), remove="card_number")
+    assert "tidak bisa dihapus" in page.get_data(as_text=True)
+
+
+def test_a_new_step_s_names_are_read_back_as_written(app):
+    client = logged_in(app)
+    page = post_form(client, "change_nik", form_of(client, "change_nik"), new_id="no", new_after="kk",
+                     new_type="photo").get_data(as_text=True)
+    assert "bukan yes/no/on/off" in html.unescape(page)  # PyYAML would read the step name "no" as false
+    post_form(client, "change_nik", form_of(client, "change_nik"), new_id="buku_nikah", new_after="kk",
+              new_type="photo", new_document="on", new_ask="Kirim foto buku nikah: halaman pertama.")
+    raw = yaml.safe_load(published(app, "change_nik"))
+    assert raw["steps"]["buku_nikah"]["document"] == "on"
+    assert raw["steps"]["buku_nikah"]["ask"] == "Kirim foto buku nikah: halaman pertama."
+    assert list(raw["steps"]).index("buku_nikah") == list(raw["steps"]).index("kk") + 1
+
+
+def test_history_names_the_author_in_indonesian_and_the_original_comes_back(app):
+    client = logged_in(app)
+    edit(client, "change_nik", **{"nik.ask": NEW_NIK_QUESTION})
+    edit(client, "change_nik", action="draft", **{"nik.ask": "Ketik NIK (draf)."})
+    history = client.get("/console/admin/history/flow:change_nik").get_data(as_text=True)
+    assert history.count("oleh <strong>adi</strong>") == 2
+    assert '<span class="badge status draft">draf</span>' in history
+    assert '<span class="badge status published">berlaku</span>' in history
+    assert ">published<" not in history and ">superseded<" not in history
+    page = "/console/admin/history/flow:change_nik"
+    client.post(f"{page}/rollback/0", data={"csrf_token": csrf(client, page)})
+    assert published(app, "change_nik") == BASE
+    history = client.get(page).get_data(as_text=True)
+    assert '<span class="badge status superseded">digantikan</span>' in history
+    with app.app_context():
+        assert versions.latest(db.session(), "flow:change_nik", "published").note == "dikembalikan ke versi asli"

@@ -48,18 +48,21 @@ def flow_problems(app, change) -> list[str]:
 
 
 @pytest.mark.parametrize("change, expected", [
-    (lambda r: r["steps"]["nik"].update(ask="Ketik NIK {x.y}"), "'{x.y}' is not a placeholder"),
-    (lambda r: r["steps"]["nik"].update(ask="Ketik NIK {values[0]}"), "is not a placeholder"),
-    (lambda r: r["steps"]["nik"].update(ask="Ketik NIK {card_number"), "braces { } do not match"),
-    (lambda r: r["steps"]["nik"].update(ask="Ketik NIK } sekarang"), "braces { } do not match"),
-    (lambda r: r["steps"]["done"].update(text="Tiket {ticket} untuk {nama_peserta}"), "{nama_peserta}, which the bot"),
-    (lambda r: r["steps"]["nik"].update(ask="Ketik NIK {nik!r}"), "is not allowed"),
-    (lambda r: r["steps"]["ktp"].update(document="x" * 65), "'document' must be 1-64"),
-    (lambda r: r["steps"]["ktp"].update(document="KTP Asli"), "'document' must be 1-64"),
-    (lambda r: r["steps"].update({"a" * 33: r["steps"].pop("kk")}), "a step name is 1-32"),
-    (lambda r: r["steps"]["submit"].update(outcomes={"made": "done"}), "'create_case' never answers made"),
-    (lambda r: r["steps"]["ktp"].update(accept=["video"]), "'accept' must list image and/or pdf"),
-    (lambda r: r.setdefault("texts", {}).update(cancel_confirm="Batal {judul}?"), "{judul}, which the bot"),
+    (lambda r: r["steps"]["nik"].update(ask="Ketik NIK {x.y}"), "'{x.y}' bukan isian yang sah"),
+    (lambda r: r["steps"]["nik"].update(ask="Ketik NIK {values[0]}"), "'{values[0]}' bukan isian yang sah"),
+    (lambda r: r["steps"]["nik"].update(ask="Ketik NIK {card_number"), "kurung kurawal { } tidak berpasangan"),
+    (lambda r: r["steps"]["nik"].update(ask="Ketik NIK } sekarang"),
+     "langkah 'nik', teks 'ask': kurung kurawal { } tidak"),
+    (lambda r: r["steps"]["done"].update(text="Tiket {ticket} untuk {nama_peserta}"),
+     "{nama_peserta}, yang tidak diisi bot"),
+    (lambda r: r["steps"]["nik"].update(ask="Ketik NIK {nik!r}"), "'{nik!r}' tidak boleh; tulis {nik}"),
+    (lambda r: r["steps"]["ktp"].update(document="x" * 65), "'document' harus 1-64"),
+    (lambda r: r["steps"]["ktp"].update(document="KTP Asli"), "langkah 'ktp': 'document' harus 1-64"),
+    (lambda r: r["steps"].update({"a" * 33: r["steps"].pop("kk")}), "nama langkah harus 1-32"),
+    (lambda r: r["steps"]["submit"].update(outcomes={"made": "done"}), "'create_case' tidak pernah menghasilkan made"),
+    (lambda r: r["steps"]["ktp"].update(accept=["video"]), "'accept' hanya boleh berisi image dan/atau pdf"),
+    (lambda r: r.setdefault("texts", {}).update(cancel_confirm="Batal {judul}?"),
+     "teks 'cancel_confirm' memakai {judul}, yang tidak diisi bot"),
 ], ids=["attribute", "index", "unclosed", "stray-brace", "unknown-name", "conversion", "long-document",
         "document-with-space", "long-step-id", "unknown-outcome", "accept", "flow-text"])
 def test_what_the_runtime_cannot_run_is_refused(app, change, expected):
@@ -125,7 +128,7 @@ def test_cases_keep_their_service_when_it_leaves_the_menu(app, twilio):
     case_page = f"/console/cases/{ticket}"
     assert agent.get(case_page).status_code == 200
     agent.post(f"{case_page}/claim", data={"csrf_token": csrf(agent, case_page)})
-    decided = agent.post(f"{case_page}/decision", data={"decision": "approve", "csrf_token": csrf(agent, case_page)})
+    decided = agent.post(f"{case_page}/decision", data={"decision": "approve", "confirmed": "1", "csrf_token": csrf(agent, case_page)})
     assert decided.status_code == 302
     with app.app_context():
         assert db.session().scalar(select(Case.status)) == "approved"
@@ -188,7 +191,7 @@ def test_the_original_file_version_can_be_rolled_back_to(app):
     assert app.config["PRODUCT"].text("thanks").startswith("Sama-sama.")
     with app.app_context():
         note = versions.latest(db.session(), versions.TEXTS, VersionStatus.PUBLISHED).note
-    assert note == "rollback to the original version"
+    assert note == "dikembalikan ke versi asli"
 
 
 def test_with_twilio_credentials_placeholder_templates_stop_the_start(env):
@@ -210,11 +213,11 @@ def settings_problems(app, change) -> list[str]:
 
 
 @pytest.mark.parametrize("change, expected", [
-    (lambda r: r["menu"][0]["keywords"].append(165), "'keywords' must be a list of words"),
-    (lambda r: r["menu"][0].update(keywords="nik"), "'keywords' must be a list of words"),
-    (lambda r: r["menu"][0].update(intro=42), "'intro' must be text"),
-    (lambda r: r["menu"][0].update(title="x" * 129), "longer than 128 characters"),
-    (lambda r: r["keywords"].update(halo="layanan_baru"), "'halo' goes to 'layanan_baru'"),
+    (lambda r: r["menu"][0]["keywords"].append(165), "menu nomor 1: 'keywords' harus berupa daftar kata"),
+    (lambda r: r["menu"][0].update(keywords="nik"), "'keywords' harus berupa daftar kata"),
+    (lambda r: r["menu"][0].update(intro=42), "'intro' harus berupa teks"),
+    (lambda r: r["menu"][0].update(title="x" * 129), "'title' lebih dari 128 karakter"),
+    (lambda r: r["keywords"].update(halo="layanan_baru"), "'halo' menuju 'layanan_baru', yang bukan layanan menu"),
 ], ids=["number-keyword", "keywords-string", "intro-number", "long-title", "keyword-target"])
 def test_settings_the_bot_cannot_run_are_refused(app, change, expected):
     found = settings_problems(app, change)
@@ -232,7 +235,7 @@ def test_every_text_the_engine_may_send_is_required(app):
 
 @pytest.mark.parametrize("template", ["{nik:>999999999999}", "{nik:=^2000000000}", "{nik:>5000}"])
 def test_huge_format_specs_are_refused_and_never_rendered(app, template):
-    assert any("use a plain {nik}" in p for p in flow_problems(app, lambda r: r["steps"]["nik"].update(ask=template)))
+    assert any("pakai {nik} saja" in p for p in flow_problems(app, lambda r: r["steps"]["nik"].update(ask=template)))
     assert render(template, {"nik": "1"}) == "1"
 
 
@@ -241,4 +244,4 @@ def test_messages_and_actions_going_round_are_refused(app):
         raw["steps"]["done"]["next"] = "again"
         raw["steps"]["again"] = {"type": "message", "text": "Sekali lagi", "next": "done"}
 
-    assert any("go round without a question" in p for p in flow_problems(app, loop))
+    assert any("berputar terus tanpa pertanyaan" in p for p in flow_problems(app, loop))

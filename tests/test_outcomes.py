@@ -186,13 +186,14 @@ def test_a_service_s_own_decision_text_wins_and_keeps_the_placeholders():
     assert Product.checked(raw).service_text("decision_approved", "change_phone", **values) == \
         "Nomor HP untuk tiket PDW-20261204-0001 sudah diganti. Obat diganti."
     raw["texts"]["decision_approved_complaint"] = "Pengaduan {ticket} ditindaklanjuti: {alasan}"
-    assert any("decision_approved_complaint uses {alasan}" in p for p in product_problems(raw))
+    unfilled = "texts: decision_approved_complaint memakai {alasan}, yang tidak diisi bot"
+    assert any(unfilled in p for p in product_problems(raw))
 
 
 def test_complaint_texts_can_not_be_deleted_by_an_admin():
     raw = load_product_raw("config.yml")
     del raw["texts"]["decision_approved_complaint"], raw["texts"]["case_update_approved_complaint"]
-    [missing] = [p for p in product_problems(raw) if p.startswith("texts missing")]
+    [missing] = [p for p in product_problems(raw) if p.startswith("texts belum diisi")]
     assert "decision_approved_complaint" in missing and "case_update_approved_complaint" in missing
 
 
@@ -257,7 +258,7 @@ def test_an_officer_s_message_and_the_hand_back_name_themselves_in_indonesian(ap
 def test_a_template_word_must_fit_on_one_line():
     raw = load_product_raw("config.yml")
     raw["texts"]["case_update_rejected"] = "ditolak\nmaaf"
-    assert "texts for a WhatsApp template must be one line: case_update_rejected" in product_problems(raw)
+    assert "texts untuk template WhatsApp harus satu baris: case_update_rejected" in product_problems(raw)
 
 
 # ---------------------------------------------------------------------------- 4. one name-mask rule

@@ -183,15 +183,15 @@ def test_quiet_hours_are_in_the_office_s_own_time_zone():
 
 
 @pytest.mark.parametrize("cfg, problem", [
-    ({"start": "21:00", "end": "21:00"}, "start and end must differ"),
-    ({"start": "25:00", "end": "07:00"}, "quiet_hours.start: '25:00' is not a time"),
-    ({"start": "21:00", "end": "7"}, "quiet_hours.end: '7' is not a time"),
+    ({"start": "21:00", "end": "21:00"}, "jam mulai dan selesai harus berbeda"),
+    ({"start": "25:00", "end": "07:00"}, "quiet_hours.start: '25:00' bukan jam"),
+    ({"start": "21:00", "end": "7"}, "quiet_hours.end: '7' bukan jam"),
     ({"start": "21:00", "end": "07:00:30"}, "quiet_hours.end"),
-    ({"start": "21:00"}, "exactly 'start' and 'end'"),
-    ({"start": "21:00", "end": "07:00", "days": ["sat"]}, "exactly 'start' and 'end'"),
-    ("21:00-07:00", "exactly 'start' and 'end'"),
+    ({"start": "21:00"}, "tepat 'start' dan 'end'"),
+    ({"start": "21:00", "end": "07:00", "days": ["sat"]}, "tepat 'start' dan 'end'"),
+    ("21:00-07:00", "tepat 'start' dan 'end'"),
     # YAML 1.1 reads an unquoted 21:00 as the number 1260
-    (yaml.safe_load("{start: 21:00, end: '07:00'}"), "quiet_hours.start: 1260 is not a time"),
+    (yaml.safe_load("{start: 21:00, end: '07:00'}"), "quiet_hours.start: 1260 bukan jam"),
 ])
 def test_bad_quiet_hours_are_refused_with_what_is_wrong(cfg, problem):
     with pytest.raises(ValueError, match=re.escape(problem)):

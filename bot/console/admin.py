@@ -1,22 +1,29 @@
-"""Admins edit the conversation: the flow editor (a form anyone can use, and raw YAML), drafts,
-publishing, history with diffs, and one-click rollback. Texts, settings and decrees are in
-bot.console.admin_settings. Every change is audited."""
+"""Admins edit the conversation: the flow editor (a map of the flow, a form anyone can use, and raw
+YAML), drafts, publishing, history with diffs and authors, and one-click rollback. The form changes
+only what was edited in the YAML (flows.yaml_edit), so the history shows exactly the lines changed.
+Texts, settings and decrees are in bot.console.admin_settings. Every change is audited."""
 from __future__ import annotations
 
+import re
 
 import yaml
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
 
 from bot import live
 from bot.console import bp
 from bot.console.auth import me, role_required
-from flows import versions
-from flows.definition import STEP_ID, TEXT_FIELDS
+from flows import flow_labels, flow_map, versions, yaml_edit
+from flows.definition import TEXT_FIELDS
 from handlers.backoffice import audit
 from handlers.catalog import catalog
 from storage import db
 from storage.config_versions import VersionStatus
-from storage.staff import Role
+from storage.staff import Role, Staff
+
+STATUS_LABELS = {VersionStatus.DRAFT: "draf", VersionStatus.PUBLISHED: "berlaku",
+                 VersionStatus.SUPERSEDED: "digantikan"}
+STEP_NAMED = re.compile(r"langkah '([a-z][a-z0-9_]*)'")
 
 
 def _config_path() -> str:
@@ -69,65 +76,9 @@ def admin_index():
     return render_template("admin_index.html", rows=rows)
 
 
-def _form_to_flow(raw: dict, form) -> dict:
-    """Apply the form editor's fields to the flow's YAML data (unknown keys are kept)."""
-    raw["title"] = form.get("title", raw["title"]).strip()
-    for step_id, step in raw["steps"].items():
-        for key in TEXT_FIELDS + ("validator", "document", "next"):
-            name = f"{step_id}.{key}"
-            if name in form:
-                value = form[name].replace("\r\n", "\n").strip()
-                if value:
-                    step[key] = value
-                else:
-                    step.pop(key, None)
-        if f"{step_id}.options" in form:
-            step["options"] = [{"value": value.strip(), "title": title.strip()}
-                               for line in form[f"{step_id}.options"].splitlines() if "|" in line
-                               for value, title in [line.split("|", 1)]]
-    _add_step(raw, form)
-    _remove_step(raw, form.get("remove", ""))
-    return raw
-
-
-def _add_step(raw: dict, form) -> None:
-    new_id, after = form.get("new_id", "").strip(), form.get("new_after", "")
-    if not new_id:
-        return
-    if not STEP_ID.match(new_id) or new_id in raw["steps"] or after not in raw["steps"]:
-        raise ValueError(f"new step '{new_id}': use a new name of lower-case letters, digits and _")
-    kind = form.get("new_type", "photo")
-    step = {"type": kind, "ask": form.get("new_ask", "").strip()}
-    if kind == "photo":
-        step["document"] = form.get("new_document", "").strip() or new_id
-    else:
-        step["validator"] = form.get("new_validator", "short_text")
-    step["next"] = raw["steps"][after].get("next")
-    raw["steps"][after]["next"] = new_id
-    raw["steps"][new_id] = step
-
-
-def _remove_step(raw: dict, step_id: str) -> None:
-    if not step_id:
-        return
-    if step_id not in raw["steps"] or step_id == raw["start"]:
-        raise ValueError(f"step '{step_id}' cannot be removed")
-    gone = raw["steps"].pop(step_id)
-    for step in raw["steps"].values():  # whoever went to it now goes where it went
-        if step.get("next") == step_id:
-            step["next"] = gone.get("next")
-
-
-def _ordered(raw: dict) -> list[str]:
-    order, seen, todo = [], set(), [raw.get("start")]
-    while todo:
-        current = todo.pop(0)
-        if current in raw.get("steps", {}) and current not in seen:
-            seen.add(current)
-            order.append(current)
-            step = raw["steps"][current]
-            todo += [t for t in [step.get("next"), step.get("on_no"), *(step.get("outcomes") or {}).values()] if t]
-    return order + [s for s in raw.get("steps", {}) if s not in seen]
+def _step_problems(found: list[str]) -> set[str]:
+    """The steps the problems name (their part of the form opens, their box on the map is marked)."""
+    return {match for problem in found for match in STEP_NAMED.findall(problem)}
 
 
 @bp.route("/admin/flows/<flow_id>", methods=["GET", "POST"])
@@ -144,9 +95,8 @@ def admin_flow(flow_id: str):
             text = request.form["yaml"].replace("\r\n", "\n")
         else:
             try:
-                text = yaml.safe_dump(_form_to_flow(yaml.safe_load(text), request.form), allow_unicode=True,
-                                      sort_keys=False, width=1000)
-            except ValueError as exc:
+                text = yaml_edit.apply_form(text, request.form, request.form.getlist("remove"))
+            except yaml_edit.EditError as exc:
                 flash(str(exc), "error")
                 return redirect(url_for("console.admin_flow", flow_id=flow_id))
         found = _problems(kind, text)
@@ -157,12 +107,27 @@ def admin_flow(flow_id: str):
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError:
+        raw = {}
+    if (not isinstance(raw, dict) or not isinstance(raw.get("steps"), dict)
+            or not all(isinstance(key, str) and isinstance(step, dict) for key, step in raw["steps"].items())):
+        # what the form and the map cannot show (a step named 1: or yes:, a step that is not a mapping)
         raw, raw_view = {}, True
-    validators = catalog().validators
-    return render_template("admin_flow.html", flow_id=flow_id, kind=kind, raw=raw, text=text, problems=found,
-                           raw_view=raw_view or not raw.get("steps"), order=_ordered(raw) if raw.get("steps") else [],
-                           validators=sorted(validators), text_fields=TEXT_FIELDS,
-                           has_draft=versions.latest(session, kind, VersionStatus.DRAFT) is not None)
+    return render_template(
+        "admin_flow.html", flow_id=flow_id, kind=kind, raw=raw, text=text, problems=found, raw_view=raw_view,
+        order=flow_map.step_order(raw) if raw else [], map=flow_map.build(raw) if raw else None,
+        problem_steps=_step_problems(found), validators=sorted(catalog().validators), text_fields=TEXT_FIELDS,
+        labels=flow_labels, has_draft=versions.latest(session, kind, VersionStatus.DRAFT) is not None)
+
+
+def _diff_lines(before: str, after: str, name: str) -> dict:
+    """A version's diff as lines with their kind (added, removed, context, hunk) and the counts."""
+    lines = []
+    for line in versions.diff(before, after, "sebelumnya", name).splitlines():
+        if line.startswith(("+++", "---")):
+            continue
+        kind = {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "ctx")
+        lines.append((kind, line))
+    return {"lines": lines, "added": sum(k == "add" for k, _ in lines), "removed": sum(k == "del" for k, _ in lines)}
 
 
 @bp.get("/admin/history/<path:kind>")
@@ -177,8 +142,13 @@ def admin_history(kind: str):
     diffs = {}
     for i, version in enumerate(chronological):
         before = chronological[i - 1].content if i else base
-        diffs[version.id] = versions.diff(before, version.content, "sebelumnya", f"versi {version.number}")
-    return render_template("admin_history.html", kind=kind, rows=rows, diffs=diffs, VersionStatus=VersionStatus)
+        diffs[version.id] = _diff_lines(before, version.content, f"versi {version.number}")
+    ids = {v.author_id for v in rows if v.author_id is not None}
+    authors = dict(session.execute(select(Staff.id, Staff.name).where(Staff.id.in_(ids))).all()) if ids else {}
+    title = f"Alur: {kind[5:]}" if kind.startswith("flow:") else {
+        versions.TEXTS: "Teks bot", versions.SETTINGS: "Jam kerja, libur & menu"}.get(kind, kind)
+    return render_template("admin_history.html", kind=kind, title=title, rows=rows, diffs=diffs, authors=authors,
+                           status_labels=STATUS_LABELS, VersionStatus=VersionStatus)
 
 
 @bp.post("/admin/history/<path:kind>/rollback/<int:version_id>")
@@ -194,7 +164,7 @@ def admin_rollback(kind: str, version_id: int):
         session.rollback()
         flash("; ".join(exc.problems), "error")
         return redirect(url_for("console.admin_history", kind=kind))
-    audit(session, staff, "config_rollback", detail=f"{kind} v{version.number} (copy of {version_id or 'the file'})")
+    audit(session, staff, "config_rollback", detail=f"{kind} v{version.number} (salinan {f'versi id {version_id}' if version_id else 'berkas asli'})")
     session.commit()
     _went_live(version.number)
     flash(f"Dikembalikan: versi {version.number} sekarang berlaku.", "ok")

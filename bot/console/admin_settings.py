@@ -20,7 +20,7 @@ from flows.checks import TIMEZONES, valid_day
 from handlers.backoffice import audit
 from handlers.catalog import catalog
 from handlers.product import load_product_raw
-from handlers.text_keys import REQUIRED_TEXTS
+from handlers.text_keys import REQUIRED_TEXTS, text_description
 from handlers.worktime import DAY_NAMES, DAYS_ID
 from storage import db
 from storage.config_versions import VersionStatus
@@ -32,10 +32,6 @@ MAX_CHARS = 1600  # WhatsApp's limit for one message
 
 def _config_path() -> str:
     return current_app.config["SETTINGS"].product_config
-
-
-def _dump(data) -> str:
-    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=1000)
 
 
 def _mapping(text: str) -> dict | None:
@@ -89,7 +85,7 @@ def _texts_from_form(text: str) -> tuple[str, list[str]]:
     for key in _text_keys(texts):
         if f"text.{key}" in request.form:
             texts[key] = request.form[f"text.{key}"].replace("\r\n", "\n")
-    return _dump(texts), check(versions.TEXTS, _dump(texts))
+    return versions.dump(texts), check(versions.TEXTS, versions.dump(texts))
 
 
 @bp.route("/admin/texts", methods=["GET", "POST"])
@@ -99,7 +95,8 @@ def admin_texts():
     if done:
         return done
     texts = _mapping(text) or {}
-    fields = [{"key": key, "value": str(texts.get(key) or ""), "problems": naming(found, key)} for key in _text_keys(texts)]
+    fields = [{"key": key, "value": str(texts.get(key) or ""), "problems": naming(found, key),
+               "when": text_description(str(key))} for key in _text_keys(texts)]
     return render_template("admin_texts.html", kind=versions.TEXTS, text=text, fields=fields, problems=found,
                            max_chars=MAX_CHARS, raw_view=request.args.get("raw") == "1" or _mapping(text) is None,
                            state=_state(versions.TEXTS))
@@ -124,11 +121,11 @@ def _settings_from_form(text: str) -> tuple[str, list[str]]:
         position = form.get(f"menu.{i}.position", "").strip()
         if not position.isdigit() or int(position) < 1:
             service = item.get("id") if isinstance(item, dict) else item
-            found.append(f"settings: menu position of '{service}' must be a whole number from 1")
+            found.append(f"settings: urutan menu '{service}' harus bilangan bulat mulai dari 1")
             position = str(i + 1)
         menu.append((int(position), i, item))
     data["menu"] = [item for _, _, item in sorted(menu, key=lambda row: row[:2])]
-    return _dump(data), found + check(versions.SETTINGS, _dump(data), [n for n, _ in lines])
+    return versions.dump(data), found + check(versions.SETTINGS, versions.dump(data), [n for n, _ in lines])
 
 
 @bp.route("/admin/settings", methods=["GET", "POST"])
