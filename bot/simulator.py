@@ -7,7 +7,11 @@ A developer tool, never a door:
   otherwise only admins, to try drafts before publishing ("Pratinjau draf");
 - it only ever writes as numbers it made up itself, in a reserved range (handlers.phones.SIMULATOR_PREFIX,
   unassigned in Indonesia's numbering plan), one or more per login session: it cannot pose as a
-  citizen nor read anyone else's conversation;
+  citizen nor read anyone else's conversation. The page remembers its number across reloads and
+  logins (the browser's localStorage); a remembered number is taken back only with its key, an HMAC of
+  the number and the staff member's id, so it stays the number of whoever made it up;
+- replies answered in "Pratinjau draf" mode are marked (``draft``), and a test conversation can be
+  started again from the beginning (its state forgotten by flows.conversation);
 - replies to those numbers are never handed to Twilio (bot.outbound keeps them in the local outbox);
 - ``SIMULATOR_ENABLED`` with Twilio credentials stops the start-up (bot.settings).
 """
@@ -23,9 +27,10 @@ from pathlib import Path
 import requests
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, render_template, request, session
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
+from flows import conversation
 from handlers import phones
 from storage import db
 from storage.models import Citizen, InboundMessage, OutboundMessage
@@ -34,7 +39,9 @@ from storage.staff import Role
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 MEDIA_TOKEN_BYTES = 24
 SESSION_KEY = "simulator_numbers"
+RESETS_KEY = "simulator_resets"  # number -> [last inbound id, last outbound id] when it was started again
 MAX_NUMBERS = 20
+PREVIEW_PARAM = "PandawaPreview"  # the webhook keeps it in the message's params; bot.jobs answers with drafts
 
 
 def _media_dir() -> Path:
@@ -83,11 +90,23 @@ def _numbers() -> list[str]:
     return list(session.get(SESSION_KEY) or [])
 
 
-def _new_number() -> str:
-    numbers = _numbers()
-    number = phones.simulator_number()
-    session[SESSION_KEY] = (numbers + [number])[-MAX_NUMBERS:]
+def _remember(number: str) -> str:
+    session[SESSION_KEY] = ([n for n in _numbers() if n != number] + [number])[-MAX_NUMBERS:]
     return number
+
+
+def _new_number() -> str:
+    return _remember(phones.simulator_number())
+
+
+def number_key(number: str, staff_id: int) -> str:
+    """What the page keeps with a number to take it back later: only this staff member can."""
+    message = f"simulator-number:{staff_id}:{number}".encode()
+    return hmac.new(current_app.secret_key.encode(), message, "sha256").hexdigest()
+
+
+def _numbered(number: str) -> dict[str, str]:
+    return {"phone": number, "key": number_key(number, current_user.id)}
 
 
 def _mine(phone: str) -> str:
@@ -99,15 +118,38 @@ def _mine(phone: str) -> str:
 
 @bp.get("/")
 def page():
-    numbers = _numbers() or [_new_number()]
+    numbers = [_numbered(number) for number in _numbers() or [_new_number()]]
     return render_template("simulator.html", menu=current_app.config["PRODUCT"].menu, numbers=numbers,
                            preview_only=not current_app.config["SETTINGS"].simulator_enabled)
 
 
 @bp.post("/numbers")
 def new_number():
-    """Another made-up citizen (e.g. to start a conversation from the beginning)."""
-    return jsonify(phone=_new_number())
+    """Another made-up citizen; or, with ``phone`` and ``key``, one this staff member made up before
+    (the page remembers it across reloads and logins). Any other number is refused (403)."""
+    phone, key = request.form.get("phone"), request.form.get("key", "")
+    if phone is None:
+        return jsonify(_numbered(_new_number()))
+    if not (phones.is_simulated(phone)
+            and hmac.compare_digest(key.encode(), number_key(phone, current_user.id).encode())):
+        abort(403)
+    return jsonify(_numbered(_remember(phone)))
+
+
+@bp.post("/reset")
+def reset():
+    """Start this made-up citizen's conversation again: its state is forgotten (the next message is a
+    first contact), and the page shows only what comes after."""
+    phone = _mine(request.form.get("phone", ""))
+    session_ = db.session()
+    citizen = session_.scalar(select(Citizen).where(Citizen.phone == phone))
+    if citizen is not None:
+        conversation.retrying(session_, lambda: conversation.reset(session_, citizen.id))
+        last_in = session_.scalar(select(func.max(InboundMessage.id)).where(InboundMessage.citizen_id == citizen.id))
+        last_out = session_.scalar(select(func.max(OutboundMessage.id)).where(OutboundMessage.citizen_id == citizen.id))
+        resets = {n: ids for n, ids in (session.get(RESETS_KEY) or {}).items() if n in _numbers()}
+        session[RESETS_KEY] = {**resets, phone: [last_in or 0, last_out or 0]}
+    return jsonify(ok=True, phone=phone)
 
 
 @bp.post("/send")
@@ -129,7 +171,7 @@ def send():
     form = twilio_form(phone, body, request.form.get("name", ""), media)
     preview = request.form.get("preview") == "1" or not current_app.config["SETTINGS"].simulator_enabled
     if preview:  # "Pratinjau draf": the worker answers with the admins' drafts
-        form["PandawaPreview"] = "1"
+        form[PREVIEW_PARAM] = "1"
     try:
         response = post_signed("/whatsapp/inbound", form)
     except requests.RequestException as exc:
@@ -146,13 +188,19 @@ def messages():
     citizen = session_.scalar(select(Citizen).where(Citizen.phone == phone))
     if citizen is None:
         return jsonify(messages=[])
+    after_in, after_out = (session.get(RESETS_KEY) or {}).get(phone, [0, 0])  # started again: what came after
+    inbound = session_.scalars(select(InboundMessage).where(InboundMessage.citizen_id == citizen.id)).all()
+    previewed = {m.id for m in inbound if (m.params or {}).get(PREVIEW_PARAM) == "1"}
     items = [
         {"direction": "in", "id": m.id, "body": m.body, "at": m.received_at.isoformat(), "status": m.status,
-         "media": len(m.media)}
-        for m in session_.scalars(select(InboundMessage).where(InboundMessage.citizen_id == citizen.id))
+         "media": len(m.media), "draft": m.id in previewed}
+        for m in inbound if m.id > after_in
     ] + [
-        {"direction": "out", "id": m.id, "body": m.body, "at": m.created_at.isoformat(), "status": m.status, "media": 0}
-        for m in session_.scalars(select(OutboundMessage).where(OutboundMessage.citizen_id == citizen.id))
+        # a reply to a message sent in "Pratinjau draf" mode was answered with the drafts
+        {"direction": "out", "id": m.id, "body": m.body, "at": m.created_at.isoformat(), "status": m.status, "media": 0,
+         "draft": m.in_reply_to_id in previewed}
+        for m in session_.scalars(select(OutboundMessage).where(OutboundMessage.citizen_id == citizen.id,
+                                                                OutboundMessage.id > after_out))
     ]
     items.sort(key=lambda item: (item["at"], item["direction"] == "out"))
     return jsonify(messages=items)

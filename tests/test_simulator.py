@@ -6,14 +6,16 @@ import re
 
 import pytest
 import requests
+import yaml
 from sqlalchemy import select
 
 from bot import create_app
 from bot.accounts import create_staff
 from bot.settings import ConfigError
+from flows import versions
 from handlers import phones
 from storage import db
-from storage.models import InboundMessage, OutboundMessage
+from storage.models import Citizen, Conversation, InboundMessage, OutboundMessage
 from tests.browser import serving
 from tests.conftest import free_port
 from tests.helpers import inbound_form, post_signed, run_jobs
@@ -52,9 +54,28 @@ def staff(base: str, name: str = "ani") -> requests.Session:
 def open_simulator(browser: requests.Session, base: str) -> tuple[str, str]:
     """The page's own made-up number and its CSRF token."""
     html = browser.get(base + "/simulator/", timeout=5).text
-    number = re.search(r'<option value="([^"]+)" selected', html).group(1)
+    number = re.search(r'<option value="([^"]+)" data-key="[0-9a-f]+" selected', html).group(1)
     token = re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
     return number, token
+
+
+def key_of(browser: requests.Session, base: str, number: str) -> str:
+    """The key the page keeps with a number (in localStorage) to take it back after a new login."""
+    html = browser.get(base + "/simulator/", timeout=5).text
+    return re.search(rf'<option value="{re.escape(number)}" data-key="([0-9a-f]+)"', html).group(1)
+
+
+def say(app, browser: requests.Session, base: str, number: str, token: str, body: str, **extra) -> None:
+    sent = browser.post(base + "/simulator/send", data={"phone": number, "name": "Pak Budi", "body": body, **extra},
+                        headers={"X-CSRFToken": token}, timeout=10)
+    assert sent.status_code == 200, sent.text
+    run_jobs(app)
+
+
+def chat_of(browser: requests.Session, base: str, number: str) -> list[dict]:
+    got = browser.get(base + "/simulator/messages", params={"phone": number}, timeout=5)
+    assert got.status_code == 200, got.text
+    return got.json()["messages"]
 
 
 def test_the_simulator_needs_a_staff_login(live):
@@ -157,3 +178,97 @@ def test_replies_to_the_simulator_s_numbers_never_reach_twilio(env, twilio):
     with app.app_context():
         assert db.session().scalar(select(OutboundMessage.status)) == "local"
     app.extensions["db"].dispose()
+
+
+def test_a_remembered_number_is_taken_back_after_a_new_login_only_by_whoever_made_it_up(live):
+    app, base = live
+    first = staff(base)
+    number, token = open_simulator(first, base)
+    key = key_of(first, base, number)
+    say(app, first, base, number, token, "halo")
+
+    again = staff(base)  # a new login: a new session, which has not seen the number
+    _, token = open_simulator(again, base)
+    assert again.get(base + "/simulator/messages", params={"phone": number}, timeout=5).status_code == 403
+    assert again.post(base + "/simulator/numbers", data={"phone": number, "key": key},
+                      timeout=5).status_code == 400  # without the CSRF token
+    taken = again.post(base + "/simulator/numbers", data={"phone": number, "key": key},
+                       headers={"X-CSRFToken": token}, timeout=5)
+    assert taken.status_code == 200 and taken.json() == {"phone": number, "key": key}
+    assert [m["direction"] for m in chat_of(again, base, number)] == ["in", "out"]
+
+    other = staff(base, "adi")  # another staff member, even with the key, and made-up keys
+    _, other_token = open_simulator(other, base)
+    real = "+6281234567890"
+    for phone, guess in ((number, key), (number, "0" * 64), (number, "ä"), (real, key), (number, "")):
+        refused = other.post(base + "/simulator/numbers", data={"phone": phone, "key": guess},
+                             headers={"X-CSRFToken": other_token}, timeout=5)
+        assert refused.status_code == 403, (phone, guess)
+    assert other.get(base + "/simulator/messages", params={"phone": number}, timeout=5).status_code == 403
+    wrong = again.post(base + "/simulator/numbers", data={"phone": number, "key": key[:-1] + "x"},
+                       headers={"X-CSRFToken": token}, timeout=5)
+    assert wrong.status_code == 403
+
+
+def test_replies_answered_with_drafts_are_marked(live):
+    app, base = live
+    with app.app_context():
+        session = db.session()
+        texts = yaml.safe_load(versions.base_content(versions.TEXTS, app.config["SETTINGS"].product_config))
+        texts["menu_intro"] = "Ini draf yang belum terbit:"
+        versions.save_draft(session, versions.TEXTS, yaml.safe_dump(texts, allow_unicode=True), None)
+        session.commit()
+    browser = staff(base)
+    number, token = open_simulator(browser, base)
+    say(app, browser, base, number, token, "halo")
+    say(app, browser, base, number, token, "menu", preview="1")
+    published, previewed = [m for m in chat_of(browser, base, number) if m["direction"] == "out"]
+    assert "belum terbit" not in published["body"] and published["draft"] is False
+    assert "Ini draf yang belum terbit:" in previewed["body"] and previewed["draft"] is True
+
+
+def test_a_conversation_started_again_forgets_its_state_and_shows_what_comes_after(live):
+    app, base = live
+    browser = staff(base)
+    number, token = open_simulator(browser, base)
+    say(app, browser, base, number, token, "halo")
+    say(app, browser, base, number, token, "1")  # a service started: its first question
+    before = chat_of(browser, base, number)
+    assert "selamat datang" in before[1]["body"] and "selamat datang" not in before[3]["body"]
+    with app.app_context():
+        session = db.session()
+        citizen = session.scalar(select(Citizen).where(Citizen.phone == number))
+        assert session.scalar(select(Conversation.active_flow).where(Conversation.citizen_id == citizen.id))
+
+    assert browser.post(base + "/simulator/reset", data={"phone": number}, timeout=5).status_code == 400  # no CSRF
+    real = "+6281234567890"
+    assert browser.post(base + "/simulator/reset", data={"phone": real},
+                        headers={"X-CSRFToken": token}, timeout=5).status_code == 403
+    done = browser.post(base + "/simulator/reset", data={"phone": number}, headers={"X-CSRFToken": token}, timeout=5)
+    assert done.status_code == 200 and done.json()["ok"] is True
+    with app.app_context():
+        assert db.session().scalar(select(Conversation).where(Conversation.citizen_id == citizen.id)) is None
+    assert chat_of(browser, base, number) == []
+
+    say(app, browser, base, number, token, "halo")  # a first contact again: greeted, no question pending
+    after = chat_of(browser, base, number)
+    assert [m["direction"] for m in after] == ["in", "out"]
+    assert "selamat datang" in after[1]["body"] and after[1]["body"] != before[3]["body"]
+    with app.app_context():
+        state = db.session().scalar(select(Conversation).where(Conversation.citizen_id == citizen.id))
+        assert state.active_flow is None and "run" not in state.state
+
+
+def test_another_staff_member_cannot_start_someone_else_s_conversation_again(live):
+    app, base = live
+    browser = staff(base)
+    number, token = open_simulator(browser, base)
+    say(app, browser, base, number, token, "1")
+    other = staff(base, "adi")
+    _, other_token = open_simulator(other, base)
+    assert other.post(base + "/simulator/reset", data={"phone": number},
+                      headers={"X-CSRFToken": other_token}, timeout=5).status_code == 403
+    with app.app_context():
+        session = db.session()
+        citizen = session.scalar(select(Citizen).where(Citizen.phone == number))
+        assert session.scalar(select(Conversation.active_flow).where(Conversation.citizen_id == citizen.id))

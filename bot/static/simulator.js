@@ -1,10 +1,72 @@
-// The simulator's page: send as a citizen, poll the conversation (inbound and the bot's replies).
+// The simulator's page: send as a citizen, poll the conversation (inbound and the bot's replies),
+// remember the made-up number across reloads, start a conversation again.
 (function () {
   const chat = document.getElementById("chat");
   const phone = document.getElementById("phone");
   const errorBox = document.getElementById("error");
+  const note = document.getElementById("note");
   const csrf = { "X-CSRFToken": document.querySelector('meta[name="csrf-token"]').content };
+  const STORAGE = "pandawa.simulator.number";  // {phone, key}: the server takes a number back only with its key
   let shown = "";
+
+  // localStorage may be refused (private mode, a policy): the page then works without remembering.
+  function stored() {
+    let raw = null;
+    try {
+      raw = window.localStorage.getItem(STORAGE);
+    } catch (e) {
+      if (!(e instanceof DOMException)) throw e;
+    }
+    if (!raw) return null;
+    try {
+      const value = JSON.parse(raw);
+      return value && typeof value.phone === "string" && typeof value.key === "string" ? value : null;
+    } catch (e) {
+      if (!(e instanceof SyntaxError)) throw e;
+      return null;
+    }
+  }
+
+  function store(value) {
+    try {
+      if (value) window.localStorage.setItem(STORAGE, JSON.stringify(value));
+      else window.localStorage.removeItem(STORAGE);
+    } catch (e) {
+      if (!(e instanceof DOMException)) throw e;
+    }
+  }
+
+  function rememberSelected() {
+    const option = phone.selectedOptions[0];
+    if (option) store({ phone: option.value, key: option.dataset.key });
+  }
+
+  function addNumber(number) {  // {phone, key} from the server
+    const option = new Option(number.phone, number.phone, true, true);
+    option.dataset.key = number.key;
+    phone.append(option);
+  }
+
+  // The number used before this reload (or login): selected when the page has it, else taken back.
+  async function restore() {
+    const previous = stored();
+    if (!previous || previous.phone === phone.value) return;
+    const known = Array.from(phone.options).find((o) => o.value === previous.phone);
+    if (known) {
+      known.selected = true;
+      return;
+    }
+    let r;
+    try {
+      r = await fetch("numbers", { method: "POST", headers: csrf,
+                                   body: new URLSearchParams({ phone: previous.phone, key: previous.key }) });
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw e;
+      return;  // the server is away: the page's own number serves
+    }
+    if (r.ok) addNumber(await r.json());
+    else if (r.status === 403) store(null);  // not this staff member's number (any more)
+  }
 
   // WhatsApp's formatting, shown as a phone shows it: *bold*, _italic_, ~strikethrough~, ```monospace```.
   // Only DOM nodes and text nodes are made (never innerHTML): whatever a message holds, HTML
@@ -66,7 +128,16 @@
       div.append(m.body ? formatted(m.body) : (m.media ? "📷 lampiran" : ""));
       const meta = document.createElement("span");
       meta.className = "meta";
-      meta.textContent = new Date(m.at).toLocaleTimeString() + " · " + m.status;
+      if (m.direction === "out" && m.draft) {  // answered with the drafts ("Pratinjau draf")
+        div.classList.add("draft");
+        div.dataset.draft = "1";
+        const badge = document.createElement("span");
+        badge.className = "badge";
+        badge.textContent = "draf";
+        badge.title = "Dijawab dengan draf yang belum diterbitkan (Pratinjau draf)";
+        meta.append(badge, " ");
+      }
+      meta.append(new Date(m.at).toLocaleTimeString() + " · " + m.status);
       div.appendChild(meta);
       return div;
     }));
@@ -83,6 +154,7 @@
   document.getElementById("compose").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     errorBox.textContent = "";
+    note.textContent = "";
     const data = new FormData(ev.target);
     data.append("phone", phone.value);
     data.append("name", document.getElementById("name").value);
@@ -96,15 +168,31 @@
   });
   const preview = document.getElementById("preview");
   if (preview) preview.addEventListener("change", () => { preview.defaultChecked = preview.checked; });  // kept by reset()
-  phone.addEventListener("change", () => { shown = ""; poll(); });
+  phone.addEventListener("change", () => { rememberSelected(); shown = ""; poll(); });
   document.getElementById("new-number").addEventListener("click", async () => {
     const r = await fetch("numbers", { method: "POST", headers: csrf });
     if (!r.ok) return;
-    const number = (await r.json()).phone;
-    phone.append(new Option(number, number, true, true));
+    addNumber(await r.json());
+    rememberSelected();
+    note.textContent = "";
     shown = "";
     poll();
   });
-  setInterval(poll, 1000);
-  poll();
+  document.getElementById("reset").addEventListener("click", async () => {
+    errorBox.textContent = "";
+    const r = await fetch("reset", { method: "POST", headers: csrf, body: new URLSearchParams({ phone: phone.value }) });
+    if (!r.ok) {
+      errorBox.textContent = "Gagal memulai ulang percakapan.";
+      return;
+    }
+    note.textContent = "Percakapan dimulai ulang: pesan berikutnya dimulai dari awal.";
+    shown = "";
+    poll();
+  });
+  restore().finally(() => {
+    rememberSelected();
+    shown = "";
+    setInterval(poll, 1000);
+    poll();
+  });
 })();
