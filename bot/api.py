@@ -18,6 +18,7 @@ from bot.console.auth import csrf
 from handlers import backoffice as bo
 from handlers import privacy
 from handlers.backoffice import BackofficeError
+from handlers.labels import http_error
 from handlers.phones import mask
 from storage import db
 from storage.cases import Case, CaseStatus
@@ -55,7 +56,7 @@ def _rule_error(exc: ApiError | BackofficeError):
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
     db.session().rollback()
-    return error(exc.description or exc.name, exc.code or 500)
+    return error(http_error(exc.code or 500), exc.code or 500)
 
 
 # ---------------------------------------------------------------- authentication
@@ -69,11 +70,11 @@ def _authenticate():
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise ApiError("missing bearer token (send 'Authorization: Bearer <token>')", 401, challenge)
+        raise ApiError("token tidak ada (kirim 'Authorization: Bearer <token>')", 401, challenge)
     session = db.session()
     row = accounts.token_for(session, token)
     if row is None:
-        raise ApiError("invalid, expired or revoked token", 401,
+        raise ApiError("token tidak sah, kedaluwarsa atau dicabut", 401,
                        {"WWW-Authenticate": 'Bearer realm="pandawa", error="invalid_token"'})
     session.commit()  # last_used_at
     g.api_staff = accounts.Acting(row.staff.id, row.staff.name, accounts.token_role(row), row.id)
@@ -147,7 +148,7 @@ def detail(session, case: Case, staff) -> dict:
 def _case(session, ticket: str) -> Case:
     case = session.scalar(select(Case).where(Case.ticket == ticket))
     if case is None:
-        raise ApiError(f"no case with ticket {ticket}", 404)
+        raise ApiError(f"tidak ada kasus dengan tiket {ticket}", 404)
     return case
 
 
@@ -158,24 +159,24 @@ def _int_arg(name: str, default: int, low: int, high: int | None = None) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(f"{name} must be a whole number") from None
+        raise ApiError(f"{name} harus bilangan bulat") from None
     if value < low or (high is not None and value > high):
-        limits = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ApiError(f"{name} must be {limits}")
+        limits = f"antara {low} dan {high}" if high is not None else f"paling sedikit {low}"
+        raise ApiError(f"{name} harus {limits}")
     return value
 
 
 def _json_body() -> dict:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ApiError("the body must be a JSON object (Content-Type: application/json)")
+        raise ApiError("isi permintaan harus objek JSON (Content-Type: application/json)")
     return body
 
 
 def _text(body: dict, key: str) -> str | None:
     value = body.get(key)
     if value is not None and not isinstance(value, str):
-        raise ApiError(f"{key} must be a string")
+        raise ApiError(f"{key} harus teks")
     return value
 
 
@@ -189,14 +190,14 @@ def cases():
     status, service = request.args.get("status", "").strip(), request.args.get("service", "").strip()
     if status:
         if status not in STATUSES:
-            raise ApiError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
+            raise ApiError(f"status {status!r} tidak dikenal: pakai salah satu dari {', '.join(STATUSES)}")
         query = query.where(Case.status == status)
     if service:
         product = current_app.config["PRODUCT"]  # services that left the menu keep their cases
         services = list(dict.fromkeys([item.id for item in product.menu] + sorted(live.flows(current_app)) +
                                       list(product.case_kinds)))
         if service not in services:
-            raise ApiError(f"unknown service {service!r}: use one of {', '.join(services)}")
+            raise ApiError(f"layanan {service!r} tidak dikenal: pakai salah satu dari {', '.join(services)}")
         query = query.where(Case.service == service)
     limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     offset = _int_arg("offset", 0, 0)
@@ -230,7 +231,7 @@ def case_decision(ticket: str):
     body = _json_body()
     decision, note, reason, item = (_text(body, k) for k in ("decision", "note", "reason", "item"))
     if not decision:
-        raise ApiError("decision is required: approve, reject or need_info")
+        raise ApiError("decision wajib diisi: approve, reject atau need_info")
     session, staff = db.session(), me()
     case = _case(session, ticket)
     done = casework.decide(session, case, staff, decision, note=note or "", reason=reason, item=item, channel="api")
@@ -254,9 +255,9 @@ _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 def unknown(path: str):
     known = current_app.extensions["api_routes"].bind("api").allowed_methods(request.path)
     if known:
-        raise ApiError(f"{request.method} is not allowed here; use {', '.join(sorted(known))}", 405,
+        raise ApiError(f"{request.method} tidak diizinkan di sini; pakai {', '.join(sorted(known))}", 405,
                        {"Allow": ", ".join(sorted(known))})
-    raise ApiError(f"no API endpoint at {request.path}", 404)
+    raise ApiError(f"tidak ada endpoint API di {request.path}", 404)
 
 
 def init_app(app: Flask) -> None:

@@ -18,7 +18,7 @@ from bot import dispatch, lifecycle, live
 from flows import conversation
 from handlers import backoffice as bo
 from handlers.cases import ERASURE
-from handlers.notify import notify
+from handlers.notify import in_window, notify
 from storage.cases import Case, CaseStatus, Document
 from storage.models import utcnow
 from storage.staff import Staff
@@ -46,7 +46,7 @@ def _run(session, case: Case, operation: Callable[[], list[int]]) -> Done:
 
 def _reachable(case: Case) -> None:
     if case.citizen is None:
-        raise bo.BackofficeError("the citizen's personal data was erased: nothing can be sent to them", 409)
+        raise bo.BackofficeError("data pribadi warga ini sudah dihapus: tidak ada yang bisa dikirim kepadanya", 409)
 
 
 def _tell(session, case: Case, text: str, template: str, status_word: str | None = None,
@@ -100,6 +100,29 @@ def decide(session, case: Case, staff: Staff, decision: str, note: str = "", rea
     return done
 
 
+@dataclass
+class Preview:
+    """What the citizen will receive if a decision is sent: ``text``, or — outside WhatsApp's 24-hour
+    window — the ``case_update`` template with the ticket and ``status_word`` instead of the text."""
+
+    text: str
+    by_template: bool
+    status_word: str
+
+
+def preview_decision(session, case: Case, staff: Staff, decision: str, note: str = "", reason: str | None = None,
+                     item: str | None = None) -> Preview:
+    """For the confirmation an agent reads before sending (nothing is changed)."""
+    product, flow = _product(), case_flow(session, case)
+    bo.check_decision(case, staff, decision, product, flow, reason, item)
+    _reachable(case)
+    result = bo.decision_message(case, decision, product, note, reason, item)
+    text = result.text
+    if result.reopen:
+        text += "\n\n" + conversation.reopen_question(case.citizen, flow, result.reopen, product)
+    return Preview(text, not in_window(case.citizen, utcnow()), result.status_word)
+
+
 def close(session, case: Case, staff: Staff, channel: str = "console") -> Done:
     def operation() -> list[int]:
         question = bo.close(session, case, staff, _product(), channel)
@@ -145,7 +168,7 @@ def hand_back(session, case: Case, staff: Staff, channel: str = "console") -> Do
         bo.holder_or_supervisor(case, staff)
         _reachable(case)
         if not conversation.hand_back(session, case.citizen, utcnow()):
-            raise bo.BackofficeError("the bot is not paused for this citizen")
+            raise bo.BackofficeError("bot tidak sedang dihentikan untuk warga ini")
         bo.event(session, case, "handback", staff)
         bo.audit(session, staff, "hand_back", case.id, channel=channel)
         product = _product()
@@ -158,16 +181,16 @@ def document(session, case: Case, document_id: int, staff: Staff, channel: str =
     """A document of this case, to its holder or a supervisor only: audited, never cached, never
     sniffed into another type."""
     if not bo.may_see(case, staff):
-        raise bo.BackofficeError("documents are for the agent holding this case (or a supervisor)", 403)
+        raise bo.BackofficeError("dokumen hanya untuk petugas yang memegang kasus ini (atau supervisor)", 403)
     doc = session.get(Document, document_id)
     if doc is None or doc.case_id != case.id:
-        raise bo.BackofficeError(f"case {case.ticket} has no document {document_id}", 404)
+        raise bo.BackofficeError(f"kasus {case.ticket} tidak punya dokumen {document_id}", 404)
     try:
         content = current_app.config["SETTINGS"].media_store().read(doc.sha256)
     except (FileNotFoundError, ValueError):  # a missing file, or one that does not decrypt (MediaKeyError)
         log.error("document id=%s: stored file is missing", doc.id)
-        raise bo.BackofficeError(f"the file of document {document_id} is missing from the media store", 404) from None
-    bo.audit(session, staff, "view_document", case.id, detail=f"document {doc.id}", channel=channel)
+        raise bo.BackofficeError(f"berkas dokumen {document_id} tidak ada di penyimpanan", 404) from None
+    bo.audit(session, staff, "view_document", case.id, detail=f"dokumen {doc.id}", channel=channel)
     session.commit()
     response = Response(content, mimetype=doc.content_type)
     response.headers["Cache-Control"] = "no-store, private"

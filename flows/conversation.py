@@ -103,6 +103,12 @@ def reopen_at(session, citizen: Citizen, flow: Flow, step_id: str, case_id: int,
     return engine.prompt(product, flow, flow.step(step_id), run)
 
 
+def reopen_question(citizen: Citizen | None, flow: Flow, step_id: str, product: Product) -> str:
+    """The question ``reopen_at`` will ask, without asking it (for the officer's confirmation)."""
+    run = engine.new_run(flow, step_id, engine.base_values(product, citizen.phone if citizen else None))
+    return engine.prompt(product, flow, flow.step(step_id), run)
+
+
 def ask_survey(session, citizen: Citizen, case_id: int, now: datetime) -> None:
     """The case is closed: the next answer 1-4 is the satisfaction rating. Closing also ends a chat
     with an officer, so the bot hears the answer."""
@@ -160,6 +166,19 @@ def forget(session, citizen_ids: list[int]) -> int:
     if not citizen_ids:
         return 0
     return session.execute(delete(Conversation).where(Conversation.citizen_id.in_(citizen_ids))).rowcount
+
+
+def reset(session, citizen_id: int) -> bool:
+    """Start a (test) conversation afresh: every run is dropped, requests an officer was waiting for go
+    back to the agents, then the conversation itself goes. False when there was none."""
+    row = session.scalar(select(Conversation).where(Conversation.citizen_id == citizen_id))
+    if row is None:
+        return False
+    state = state_of(row)
+    engine.drop_paused(session, state, everything=True)
+    engine.abandon(session, state.pop("run", None))
+    session.delete(row)
+    return True
 
 
 def drop_abandoned(session, older_than: datetime, now: datetime, limit: int = 500) -> int:

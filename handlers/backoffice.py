@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import and_, update
 from sqlalchemy.orm import object_session
 
 from handlers.cases import HANDOFF
+from handlers.labels import status_label
 from handlers.product import Product
 from storage.cases import Case, CaseEvent, CaseStatus
 from storage.models import as_utc, utcnow
@@ -61,6 +62,11 @@ def overdue(case: Case, now: datetime | None = None) -> bool:
     return bool(due is not None and case.status in WAITING_FOR_AGENT and due < (now or utcnow()))
 
 
+def overdue_condition(now: datetime):
+    """``overdue`` as SQL, on the same constants (queue filters and counts)."""
+    return and_(Case.status.in_(WAITING_FOR_AGENT), Case.sla_due_at.is_not(None), Case.sla_due_at < now)
+
+
 def audit(session, staff: Staff | None, action: str, case_id: int | None = None, detail: str | None = None,
           channel: str = "console") -> None:
     session.add(AuditLog(staff_id=staff.id if staff else None, action=action, case_id=case_id, detail=detail,
@@ -81,10 +87,10 @@ def holder_or_supervisor(case: Case, staff: Staff) -> None:
     if may_see(case, staff):
         return
     if case.assigned_to is None:
-        raise BackofficeError("claim this case first: only the agent holding it (or a supervisor) may do this")
+        raise BackofficeError("ambil kasus ini dulu: hanya petugas yang memegangnya (atau supervisor) yang boleh")
     holder = object_session(case).get(Staff, case.assigned_to)
-    raise BackofficeError(f"this case is held by {holder.name if holder else 'another agent'}: only they "
-                          "(or a supervisor) may do this", 403)
+    raise BackofficeError(f"kasus ini dipegang {holder.name if holder else 'petugas lain'}: hanya dia "
+                          "(atau supervisor) yang boleh", 403)
 
 
 def title(case: Case, product: Product) -> str:
@@ -100,14 +106,15 @@ def claim(session, case: Case, staff: Staff, channel: str = "console") -> None:
     won = session.execute(
         update(Case)
         .where(Case.id == case.id, Case.assigned_to.is_(None), Case.status.in_(claimable))
-        .values(assigned_to=staff.id, claimed_at=utcnow(), status=CaseStatus.IN_REVIEW, updated_by_citizen=False)
+        .values(assigned_to=staff.id, claimed_at=utcnow(), status=CaseStatus.IN_REVIEW, updated_by_citizen=False,
+                read_at=None)
     ).rowcount
     if not won:
         session.rollback()
         session.refresh(case)
         if case.status not in claimable:
-            raise BackofficeError(f"a case that is {case.status} cannot be claimed")
-        raise BackofficeError("another agent already holds this case")
+            raise BackofficeError(f"kasus berstatus {status_label(case.status)} tidak bisa diambil")
+        raise BackofficeError("kasus ini sudah diambil petugas lain")
     session.refresh(case)
     event(session, case, "claimed", staff)
     audit(session, staff, "claim", case.id, channel=channel)
@@ -124,14 +131,14 @@ def release(session, case: Case, staff: Staff, channel: str = "console") -> None
 
 def reassign(session, case: Case, staff: Staff, to: Staff, channel: str = "console") -> None:
     if not staff.at_least(Role.SUPERVISOR):
-        raise BackofficeError("only a supervisor may reassign", 403)
+        raise BackofficeError("hanya supervisor yang boleh mengalihkan kasus", 403)
     if case.status not in CaseStatus.OPEN:
-        raise BackofficeError(f"a case that is {case.status} cannot be reassigned")
-    case.assigned_to, case.claimed_at = to.id, utcnow()
+        raise BackofficeError(f"kasus berstatus {status_label(case.status)} tidak bisa dialihkan")
+    case.assigned_to, case.claimed_at, case.read_at = to.id, utcnow(), None  # the new holder has read nothing
     if case.status == CaseStatus.SUBMITTED:
         case.status = CaseStatus.IN_REVIEW
-    event(session, case, "reassigned", staff, f"to {to.name}")
-    audit(session, staff, "reassign", case.id, f"to staff {to.id}", channel=channel)
+    event(session, case, "reassigned", staff, f"ke {to.name}")
+    audit(session, staff, "reassign", case.id, f"ke petugas {to.id}", channel=channel)
 
 
 def askable_steps(flow) -> list:
@@ -141,38 +148,61 @@ def askable_steps(flow) -> list:
 def decide(session, case: Case, staff: Staff, decision: str, product: Product, flow, note: str = "",
            reason: str | None = None, item: str | None = None, channel: str = "console") -> Decision:
     """Record the decision on the case; ``flow`` is the case's flow (for need_info)."""
-    holder_or_supervisor(case, staff)
-    if decision not in DECISIONS:
-        raise BackofficeError(f"decision must be one of {', '.join(DECISIONS)}", 400)
-    if case.service == HANDOFF:
-        raise BackofficeError("a request to talk with an officer is answered in the chat, then closed", 400)
-    if case.status != CaseStatus.IN_REVIEW:
-        raise BackofficeError("claim the case before deciding it")
+    check_decision(case, staff, decision, product, flow, reason, item)
     note = (note or "").strip()
-    values = {"ticket": case.ticket, "title": title(case, product), "note": note}
     if decision == "approve":
         case.status, case.decided_at, case.decision_note = CaseStatus.APPROVED, utcnow(), note
     elif decision == "reject":
-        reasons = product.reject_reasons
-        if not isinstance(reason, str) or reason not in reasons:
-            raise BackofficeError(f"reason must be one of {', '.join(reasons)}", 400)
         case.status, case.decided_at = CaseStatus.REJECTED, utcnow()
         case.decision_reason, case.decision_note = reason, note
-        values["reason"] = reasons[reason]
     else:
-        if flow is None:
-            raise BackofficeError(f"the {case.service} service has no flow to ask again", 400)
-        asks = [step.id for step in askable_steps(flow)]
-        if not isinstance(item, str) or item not in asks:
-            raise BackofficeError(f"item must be one of {', '.join(asks)}", 400)
         case.status, case.need_info_item, case.decision_note = CaseStatus.NEED_INFO, item, note
-    # In the service's own words when it has them: a complaint is followed up, never "approved".
-    result = Decision(product.service_text(f"decision_{case.status}", case.service, **values),
-                      product.service_text(f"case_update_{case.status}", case.service),
-                      reopen=item if case.status == CaseStatus.NEED_INFO else None)
-    event(session, case, decision, staff, note or reason or item)
+        case.need_info_by = staff.id  # the answer comes back to whoever asked
+    result = decision_message(case, decision, product, note, reason, item)
+    event(session, case, decision, staff, note or (product.reject_reasons.get(reason) if reason else None) or item)
     audit(session, staff, "decide", case.id, decision, channel=channel)
     return result
+
+
+def check_decision(case: Case, staff: Staff, decision: str, product: Product, flow, reason: str | None,
+                   item: str | None) -> None:
+    """May this staff member decide this case so, and does the decision name what it needs: a
+    configured reason to reject, an askable step for need_info."""
+    holder_or_supervisor(case, staff)
+    if decision not in DECISIONS:
+        raise BackofficeError(f"keputusan harus salah satu dari: {', '.join(DECISIONS)}", 400)
+    if case.service == HANDOFF:
+        raise BackofficeError("permintaan bicara dengan petugas dijawab lewat percakapan, lalu ditutup", 400)
+    if case.status != CaseStatus.IN_REVIEW:
+        raise BackofficeError("ambil kasus ini dulu sebelum memutuskannya")
+    if decision == "reject":
+        reasons = product.reject_reasons
+        if not isinstance(reason, str) or reason not in reasons:
+            raise BackofficeError("pilih alasan penolakan: " + "; ".join(f"{code} ({text})" for code, text in reasons.items()),
+                                  400)
+    elif decision == "need_info":
+        if flow is None:
+            raise BackofficeError(f"layanan {case.service} tidak punya alur untuk bertanya ulang", 400)
+        asks = [step.id for step in askable_steps(flow)]
+        if not isinstance(item, str) or item not in asks:
+            raise BackofficeError("pilih data yang diminta ulang: " + ", ".join(asks), 400)
+
+
+DECISION_STATUS = {"approve": CaseStatus.APPROVED, "reject": CaseStatus.REJECTED, "need_info": CaseStatus.NEED_INFO}
+
+
+def decision_message(case: Case, decision: str, product: Product, note: str = "", reason: str | None = None,
+                     item: str | None = None) -> Decision:
+    """What the citizen is told of this decision, in the service's own words when it has them (a
+    complaint is followed up, never "approved"). The same text for the confirmation an agent reads
+    before sending and for the message itself."""
+    status = DECISION_STATUS[decision]
+    values = {"ticket": case.ticket, "title": title(case, product), "note": (note or "").strip()}
+    if status == CaseStatus.REJECTED:
+        values["reason"] = product.reject_reasons[reason]
+    return Decision(product.service_text(f"decision_{status}", case.service, **values),
+                    product.service_text(f"case_update_{status}", case.service),
+                    reopen=item if status == CaseStatus.NEED_INFO else None)
 
 
 def close(session, case: Case, staff: Staff, product: Product, channel: str = "console") -> str:
@@ -180,7 +210,7 @@ def close(session, case: Case, staff: Staff, product: Product, channel: str = "c
     holder_or_supervisor(case, staff)
     closable = (CaseStatus.APPROVED, CaseStatus.REJECTED) + ((CaseStatus.IN_REVIEW,) if case.service == HANDOFF else ())
     if case.status not in closable:
-        raise BackofficeError("only a decided case can be closed")
+        raise BackofficeError("hanya kasus yang sudah diputuskan yang bisa ditutup")
     case.status, case.closed_at = CaseStatus.CLOSED, utcnow()
     session.add(Satisfaction(case_id=case.id))
     event(session, case, "closed", staff)
@@ -191,5 +221,5 @@ def close(session, case: Case, staff: Staff, product: Product, channel: str = "c
 def message_text(text: str | None) -> str:
     text = (text or "").strip()
     if not text:
-        raise BackofficeError("the message is empty", 400)
+        raise BackofficeError("pesannya kosong", 400)
     return text

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from handlers.worktime import DAYS_ID, format_date_short, format_moment_id, zone_label
 from storage.cases import Case, CaseEvent, CaseStatus, Document, TicketCounter
 from storage.models import as_utc, utcnow
+from storage.staff import Staff
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def create_case(session, citizen_id: int, service: str, fields: dict, document_i
     session.flush()
     if document_ids:
         session.execute(update(Document).where(Document.id.in_(document_ids)).values(case_id=case.id))
-    session.add(CaseEvent(case_id=case.id, kind="created", note=f"{len(document_ids)} document(s)"))
+    session.add(CaseEvent(case_id=case.id, kind="created", note=f"{len(document_ids)} dokumen"))
     log.info("case id=%s service=%s created with %d document(s)", case.id, service, len(document_ids))
     return case
 
@@ -108,9 +109,14 @@ def attach_update(session, case_id: int, run: dict) -> Case:
     if document_ids:
         session.execute(update(Document).where(Document.id.in_(document_ids)).values(case_id=case.id))
     case.fields = {**case.fields, **request_fields(run["values"])}
-    case.status = CaseStatus.IN_REVIEW if case.assigned_to else CaseStatus.SUBMITTED
     case.updated_by_citizen = True
     session.add(CaseEvent(case_id=case.id, kind="updated", actor="citizen", note=case.need_info_item))
+    if case.assigned_to is None and case.need_info_by is not None:
+        asker = session.get(Staff, case.need_info_by)
+        if asker is not None and asker.active:  # released meanwhile: back to whoever asked
+            case.assigned_to, case.claimed_at = asker.id, utcnow()
+            session.add(CaseEvent(case_id=case.id, kind="returned", note=asker.name))
+    case.status = CaseStatus.IN_REVIEW if case.assigned_to else CaseStatus.SUBMITTED
     return case
 
 
@@ -132,7 +138,7 @@ def schedule(session, case: Case, product, now: datetime | None = None) -> bool:
     due = product.calendar.add_working_hours(as_utc(case.created_at), product.sla_hours(case.service))
     case.sla_due_at = due.astimezone(timezone.utc)  # stored in UTC: SQLite keeps no offset
     case.queued_at = now or utcnow()
-    session.add(CaseEvent(case_id=case.id, kind="queued", note=f"SLA {product.sla_hours(case.service)} working hours"))
+    session.add(CaseEvent(case_id=case.id, kind="queued", note=f"SLA {product.sla_hours(case.service)} jam kerja"))
     return True
 
 
@@ -159,7 +165,7 @@ def promise(product, service: str, now: datetime, due: datetime | None = None) -
 def schedule_without_sla(session, case: Case, reason: str) -> None:
     """Scheduling kept failing: the case is visible to agents anyway, without a due time."""
     case.queued_at = utcnow()
-    session.add(CaseEvent(case_id=case.id, kind="queued", note=f"no SLA: {reason}"[:500]))
+    session.add(CaseEvent(case_id=case.id, kind="queued", note=f"tanpa SLA: {reason}"[:500]))
 
 
 def unqueued_case_ids(session, older_than: datetime) -> list[int]:

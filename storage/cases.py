@@ -54,8 +54,10 @@ class Case(Base):
     decision_reason: Mapped[str | None] = mapped_column(String(64))   # a configured reason code
     decision_note: Mapped[str | None] = mapped_column(Text)
     need_info_item: Mapped[str | None] = mapped_column(String(32))    # the step asked again
+    need_info_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))  # who asked: the answer goes back to them
     updated_by_citizen: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # flag in the queue
     closed_at: Mapped[datetime | None]
+    read_at: Mapped[datetime | None]  # when its holder last read the conversation: later messages are unread
 
     citizen: Mapped[Citizen | None] = relationship()
     documents: Mapped[list["Document"]] = relationship(back_populates="case", order_by="Document.id")
@@ -97,6 +99,18 @@ class Document(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     case: Mapped[Case | None] = relationship(back_populates="documents")
+
+
+class CannedReply(Base):
+    """A ready-made answer agents insert in the chat with a citizen; admins keep the list."""
+
+    __tablename__ = "canned_replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(64), unique=True)  # what the agent picks it by
+    body: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class TicketCounter(Base):

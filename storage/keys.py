@@ -74,3 +74,9 @@ def login_failures_from(address: str) -> str:
 def purge_day(day: str) -> str:
     """The daily purge of old personal data ran on this office date."""
     return f"{PREFIX}purge:{day}"
+
+
+def search_audited(digest: str) -> str:
+    """This staff member's search (an HMAC of who, what and which filters: never the term) was audited
+    a moment ago; the queue's refreshes do not write it again."""
+    return f"{PREFIX}search-audited:{digest}"

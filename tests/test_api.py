@@ -105,7 +105,7 @@ def test_a_missing_wrong_or_revoked_token_is_refused(app, client, runner):
     result = runner.invoke(args=["users", "revoke", "ani"])
     assert result.exit_code == 0, result.output
     response = client.get("/api/cases", headers=auth(token))
-    assert response.status_code == 401 and "revoked" in response.get_json()["error"]
+    assert response.status_code == 401 and "dicabut" in response.get_json()["error"]
 
     other = staff_token(app, "budi")
     with app.app_context():
@@ -221,7 +221,7 @@ def test_two_agents_claiming_at_once_exactly_one_wins(app):
         [winner] = [name for name, (code, _) in results.items() if code == 200]
         [loser] = [name for name, (code, _) in results.items() if code == 409]
         assert results[winner][1]["assigned_to"] == winner
-        assert "another agent" in results[loser][1]["error"]
+        assert "sudah diambil petugas lain" in results[loser][1]["error"]
         with app.app_context():
             case = db.session().scalar(select(Case).where(Case.ticket == ticket))
             assert case.status == "in_review" and [e.kind for e in case.events].count("claimed") == 1
@@ -238,7 +238,7 @@ def test_approve_reaches_the_citizen_on_whatsapp(app, client, twilio):
     chat, ticket = complaint(app, twilio)
     decision = {"decision": "approve", "note": "Biaya obat dikembalikan."}
     too_early = client.post(f"/api/cases/{ticket}/decision", json=decision, headers=auth(ani))
-    assert too_early.status_code == 409 and "claim" in too_early.get_json()["error"]
+    assert too_early.status_code == 409 and "ambil kasus ini dulu" in too_early.get_json()["error"]
     assert client.post(f"/api/cases/{ticket}/claim", headers=auth(ani)).status_code == 200
     not_holder = client.post(f"/api/cases/{ticket}/decision", json=decision, headers=auth(budi))
     assert not_holder.status_code == 403 and not_holder.get_json()["error"]

@@ -130,7 +130,7 @@ def test_approve_tells_the_citizen_then_close_asks_for_a_rating(app, nik_case, t
     login(client, "ani")
     page = f"/console/cases/{ticket}"
     post(client, f"{page}/claim", page)
-    post(client, f"{page}/decision", page, decision="approve", note="NIK sudah diperbarui.")
+    post(client, f"{page}/decision", page, confirmed="1", decision="approve", note="NIK sudah diperbarui.")
     [told] = chat.replies()
     assert ticket in told and "DISETUJUI" in told and "NIK sudah diperbarui." in told
     post(client, f"{page}/close", page)
@@ -150,9 +150,9 @@ def test_reject_needs_a_configured_reason(app, nik_case, twilio):
     login(client, "ani")
     page = f"/console/cases/{ticket}"
     post(client, f"{page}/claim", page)
-    refused = post(client, f"{page}/decision", page, decision="reject", reason="because")
+    refused = post(client, f"{page}/decision", page, confirmed="1", decision="reject", reason="because")
     assert refused.status_code == 302 and chat.replies() == []
-    post(client, f"{page}/decision", page, decision="reject", reason="documents_unreadable")
+    post(client, f"{page}/decision", page, confirmed="1", decision="reject", reason="documents_unreadable")
     [told] = chat.replies()
     assert "ditolak" in told and "dokumen tidak terbaca" in told
 
@@ -163,7 +163,7 @@ def test_need_info_reopens_just_that_item_and_returns_the_case_flagged(app, nik_
     login(client, "ani")
     page = f"/console/cases/{ticket}"
     post(client, f"{page}/claim", page)
-    post(client, f"{page}/decision", page, decision="need_info", item="kk", note="Foto KK terpotong.")
+    post(client, f"{page}/decision", page, confirmed="1", decision="need_info", item="kk", note="Foto KK terpotong.")
     [asked] = chat.replies()
     assert "data tambahan" in asked and "Kartu Keluarga" in asked and "terpotong" in asked
     [thanks] = chat.photo(document_photo(seed=9))

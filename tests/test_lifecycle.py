@@ -74,7 +74,7 @@ def closed_case(app, twilio) -> tuple[Chat, str]:
     ani = logged_in(app, "ani")
     page = f"/console/cases/{ticket}"
     post(ani, f"{page}/claim", page)
-    post(ani, f"{page}/decision", page, decision="approve")
+    post(ani, f"{page}/decision", page, confirmed="1", decision="approve")
     post(ani, f"{page}/close", page)
     chat.replies()
     chat.say("4")
@@ -134,7 +134,7 @@ def test_a_citizen_asks_to_be_forgotten_and_an_officer_confirms(app, twilio):
     page = f"/console/cases/{erasure.ticket}"
     assert "Permintaan hapus data pribadi" in ani.get("/console/").get_data(as_text=True)
     post(ani, f"{page}/claim", page)
-    post(ani, f"{page}/decision", page, decision="approve")
+    post(ani, f"{page}/decision", page, confirmed="1", decision="approve")
     [told] = chat.replies()
     assert "disetujui" in told and "dihapus" in told
     with app.app_context():
@@ -227,7 +227,7 @@ def test_run_jobs_after_erasure_leaves_nothing_waiting(app, twilio):
     ani = logged_in(app, "ani")
     page = f"/console/cases/{erasure.ticket}"
     post(ani, f"{page}/claim", page)
-    post(ani, f"{page}/decision", page, decision="approve")
+    post(ani, f"{page}/decision", page, confirmed="1", decision="approve")
     run_jobs(app)
     assert "disetujui" in twilio.messages[-1]["Body"]
     assert count(app, Citizen) == 1  # erased by the scheduled job, half a minute later
@@ -240,7 +240,7 @@ def test_decided_cases_are_purged_without_being_closed_and_their_pages_still_ope
     ani = logged_in(app, "ani")
     page = f"/console/cases/{ticket}"
     post(ani, f"{page}/claim", page)
-    post(ani, f"{page}/decision", page, decision="approve")  # decided, never closed
+    post(ani, f"{page}/decision", page, confirmed="1", decision="approve")  # decided, never closed
     chat.replies()
     with app.app_context():
         db.session().execute(update(Case).values(decided_at=utcnow() - timedelta(days=800)))
@@ -264,7 +264,7 @@ def test_simulator_uploads_are_encrypted_and_purged(env, tmp_path):
         db.session().commit()
     client = app.test_client()
     client.post("/console/login", data={"name": "adi", "password": PASSWORD})
-    number = re.search(r'<option value="([^"]+)" selected', client.get("/simulator/").get_data(as_text=True)).group(1)
+    number = re.search(r'<option value="([^"]+)"[^>]* selected', client.get("/simulator/").get_data(as_text=True)).group(1)
     photo = document_photo(seed=4)
     client.post("/simulator/send", data={"phone": number, "body": "", "file": (io.BytesIO(photo), "ktp.jpg")},
                 content_type="multipart/form-data")

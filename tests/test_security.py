@@ -189,7 +189,7 @@ def test_only_the_holder_acts_and_the_others_are_told_who_holds_the_case(app, tw
     for action, data in (("message", {"text": "Halo Bu"}), ("takeover", {}), ("handback", {}), ("close", {}),
                          ("decision", {"decision": "approve"})):
         answer = budi.post(f"{page}/{action}", data={**data, "csrf_token": csrf(budi, page)}, follow_redirects=True)
-        assert "held by ani" in answer.get_data(as_text=True) or "claim the case" in answer.get_data(as_text=True)
+        assert "kasus ini dipegang ani" in answer.get_data(as_text=True), action
     assert chat.replies() == []  # nothing reached the citizen, the bot was not silenced
     sri = logged_in(app, "sri")
     post(sri, f"{page}/takeover", page)  # a supervisor may
@@ -207,7 +207,7 @@ def test_non_holders_see_personal_data_masked_and_no_transcript(app, twilio):
     ani = logged_in(app, "ani").get(page).get_data(as_text=True)
     assert "3201234505860003" in ani and "+6281234567890" in ani and "data-no-transcript" not in ani
     sri = logged_in(app, "sri").get(page).get_data(as_text=True)
-    assert 'id="audit-trail"' in sri and "claim" in sri and 'id="audit-trail"' not in ani
+    assert 'id="audit-trail"' in sri and "Mengambil kasus" in sri and 'id="audit-trail"' not in ani
 
 
 def test_api_tokens_have_a_role_an_expiry_and_are_revoked_one_by_one(app, twilio):
@@ -380,7 +380,7 @@ def test_non_holders_see_no_decision_notes_and_no_dates_of_birth(app, twilio):
     _, ticket = held_by_ani(app, twilio)
     ani = logged_in(app, "ani")
     page = f"/console/cases/{ticket}"
-    post(ani, f"{page}/decision", page, decision="need_info", item="kk", note="NIK 3201234505860003 Ibu Sari Rahayu")
+    post(ani, f"{page}/decision", page, confirmed="1", decision="need_info", item="kk", note="NIK 3201234505860003 Ibu Sari Rahayu")
     budi = logged_in(app, "budi").get(page).get_data(as_text=True)
     assert "Sari Rahayu" not in budi and "3201234505860003" not in budi
     assert mask_value("birth_date", "1990-01-02") == mask_value("tanggal", "02-01-1990") == "•••"

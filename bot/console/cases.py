@@ -1,5 +1,7 @@
 """The case page and what an agent does there. Every view of a case's personal data is audited;
-documents are served only to logged-in staff, by id behind the case's ticket (never a public URL)."""
+documents are served only to logged-in staff, by id behind the case's ticket (never a public URL).
+A decision is chosen explicitly and confirmed on a page that shows what the citizen will receive.
+The chat with the citizen lives in bot.console.chat."""
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -8,58 +10,72 @@ from sqlalchemy import select
 from bot import casework
 from bot.console import bp
 from bot.console.auth import me, role_required
-from bot.console.queue import STATUS_LABELS
+from bot.security import CSP
+from bot.console.chat import canned_replies, case_by_ticket, transcript
 from flows import conversation
 from handlers import backoffice as bo
-from handlers import phones, privacy
+from handlers import inbox, phones, privacy, review
+from handlers.labels import DECISION_LABELS, value_label
+from handlers.registry import LocalRegistry
 from storage import db
 from storage.cases import Case, CaseStatus
-from storage.models import InboundMessage, OutboundMessage
 from storage.staff import AuditLog, Role, Staff
 
-
-def _case(ticket: str) -> Case:
-    case = db.session().scalar(select(Case).where(Case.ticket == ticket))
-    if case is None:
-        abort(404)
-    return case
+HIDDEN_FIELDS = ("segment", "category")  # shown by their readable twins (segment_label, category_title)
+SEGMENT_KEYS = ("segment", "segment_label")  # a flow without segment texts keeps the code: named here
 
 
-def transcript(case: Case) -> list[dict]:
-    if case.citizen_id is None:
-        return []  # erased
-    session = db.session()
-    items = [{"direction": "in", "body": m.body or ("[lampiran]" if m.media else ""), "at": m.received_at}
-             for m in session.scalars(select(InboundMessage).where(InboundMessage.citizen_id == case.citizen_id))]
-    items += [{"direction": "agent" if m.agent_id else "out", "body": m.body, "at": m.created_at}
-              for m in session.scalars(select(OutboundMessage).where(OutboundMessage.citizen_id == case.citizen_id))]
-    return sorted(items, key=lambda item: item["at"])[-100:]
+def _fields(case: Case, holder: bool) -> list[tuple[str, str]]:
+    """The collected values as officers read them: a label for each, yes/no in words, raw codes hidden
+    where a readable twin exists; masked for staff who do not hold the case."""
+    product = current_app.config["PRODUCT"]
+    values = dict(case.fields or {})
+    shown = values if holder else privacy.mask_fields(values)
+    return [(product.field_label(key), value_label(review.SEGMENT_LABELS.get(value, value) if key in SEGMENT_KEYS
+                                                 and holder else value))
+            for key, value in shown.items()
+            if key not in HIDDEN_FIELDS or f"{key}_label" not in values and f"{key}_title" not in values]
+
+
+def _document_label(flow, product):
+    """A document by the label of the flow step that asked for it (the configured name otherwise)."""
+    by_kind = {step.get("document"): product.step_label(step) for step in flow.steps.values()
+               if step.type == "photo"} if flow else {}
+    return lambda kind: by_kind.get(kind) or product.field_label(kind)
+
+
+def _askable(case: Case, flow) -> list[tuple[str, str]]:
+    product = current_app.config["PRODUCT"]
+    return [(step.id, product.step_label(step)) for step in bo.askable_steps(flow)]
 
 
 @bp.get("/cases/<ticket>")
 @role_required(Role.AGENT)
 def case_page(ticket: str):
     session, staff = db.session(), me()
-    case = _case(ticket)
+    case = case_by_ticket(ticket)
     bo.audit(session, staff, "view_case", case.id)
-    session.commit()
     holder = bo.may_see(case, staff)  # the holder, or a supervisor: everyone else sees personal data masked
-    flow = casework.case_flow(session, case)
-    askable = [(s.id, s.get("ask", s.id).split("\n")[0][:60]) for s in bo.askable_steps(flow)]
+    unread = inbox.unread_counts(session, [case.id]).get(case.id, 0)
+    inbox.mark_read(case, staff)
+    session.commit()
     product = current_app.config["PRODUCT"]
+    flow = casework.case_flow(session, case)
     return render_template(
         "case.html", case=case, holder=holder, staff=staff,
         phone=_number(case) if holder else phones.mask(case.citizen.phone if case.citizen else None),
-        profile_name=_profile_name(case, holder),
-        fields=dict(case.fields or {}) if holder else privacy.mask_fields(case.fields),
+        profile_name=_profile_name(case, holder), fields=_fields(case, holder),
+        registry=review.registry_panel(LocalRegistry(session), case.fields or {}) if holder else None,
+        documents=review.document_views(case.documents, _document_label(flow, product)),
         audit_trail=audit_trail(case) if staff.at_least(Role.SUPERVISOR) else None,
-        service_title=bo.title(case, product), transcript=transcript(case) if holder else [],
-        reasons=product.reject_reasons, askable=askable,
+        service_title=bo.title(case, product), transcript=transcript(case, unread) if holder else [],
+        reasons=product.reject_reasons, askable=_askable(case, flow), canned=canned_replies() if holder else [],
         agents=session.scalars(select(Staff).where(Staff.active.is_(True)).order_by(Staff.name)).all()
         if staff.at_least(Role.SUPERVISOR) else [],
         paused=conversation.is_silent(case.citizen.conversation if case.citizen else None),
         holder_name=session.get(Staff, case.assigned_to).name if case.assigned_to else None,
-        CaseStatus=CaseStatus, status_labels=STATUS_LABELS, field_labels=product.field_labels,
+        returned=case.updated_by_citizen and case.need_info_by is not None and case.need_info_by == case.assigned_to,
+        CaseStatus=CaseStatus, decisions=DECISION_LABELS,
     )
 
 
@@ -84,14 +100,18 @@ def _profile_name(case: Case, holder: bool) -> str:
 @role_required(Role.AGENT)
 def document(ticket: str, document_id: int):
     try:
-        return casework.document(db.session(), _case(ticket), document_id, me())
+        response = casework.document(db.session(), case_by_ticket(ticket), document_id, me())
     except bo.BackofficeError as exc:
         abort(exc.status)
+    # The case page previews PDFs in a frame of its own: this response (only) may be framed by the console.
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    response.headers["Content-Security-Policy"] = CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+    return response
 
 
-def _act(ticket: str, action, success: str):
+def act(ticket: str, action, success: str):
     session, staff = db.session(), me()
-    case = _case(ticket)
+    case = case_by_ticket(ticket)
     try:
         action(session, case, staff)
     except bo.BackofficeError as exc:
@@ -105,13 +125,13 @@ def _act(ticket: str, action, success: str):
 @bp.post("/cases/<ticket>/claim")
 @role_required(Role.AGENT)
 def claim(ticket: str):
-    return _act(ticket, casework.claim, "Kasus diambil.")
+    return act(ticket, casework.claim, "Kasus diambil.")
 
 
 @bp.post("/cases/<ticket>/release")
 @role_required(Role.AGENT)
 def release(ticket: str):
-    return _act(ticket, casework.release, "Kasus dilepas ke antrean.")
+    return act(ticket, casework.release, "Kasus dilepas ke antrean.")
 
 
 @bp.post("/cases/<ticket>/reassign")
@@ -120,38 +140,48 @@ def reassign(ticket: str):
     to = db.session().get(Staff, request.form.get("to", type=int) or 0)
     if to is None:
         abort(400)
-    return _act(ticket, lambda s, c, st: casework.reassign(s, c, st, to), f"Kasus dialihkan ke {to.name}.")
+    return act(ticket, lambda s, c, st: casework.reassign(s, c, st, to), f"Kasus dialihkan ke {to.name}.")
 
 
 @bp.post("/cases/<ticket>/decision")
 @role_required(Role.AGENT)
 def decision(ticket: str):
+    """First post: the confirmation page with what the citizen will receive. Second (confirmed): done."""
     form = request.form
-    return _act(ticket, lambda s, c, st: casework.decide(
-        s, c, st, form.get("decision", ""), note=form.get("note", ""), reason=form.get("reason") or None,
-        item=form.get("item") or None), "Keputusan dikirim ke warga.")
+    choice, note = form.get("decision", ""), form.get("note", "")
+    reason, item = form.get("reason") or None, form.get("item") or None
+    if form.get("confirmed") == "1":
+        return act(ticket, lambda s, c, st: casework.decide(s, c, st, choice, note=note, reason=reason, item=item),
+                   "Keputusan dikirim ke warga.")
+    session, staff, case = db.session(), me(), case_by_ticket(ticket)
+    if choice not in DECISION_LABELS:
+        flash("Pilih keputusan dulu: Setujui, Tolak, atau Minta data tambahan.", "error")
+        return redirect(url_for("console.case_page", ticket=ticket))
+    try:
+        preview = casework.preview_decision(session, case, staff, choice, note, reason, item)
+    except bo.BackofficeError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("console.case_page", ticket=ticket))
+    product = current_app.config["PRODUCT"]
+    return render_template("decision_confirm.html", case=case, choice=choice, label=DECISION_LABELS[choice],
+                           note=note, reason=reason, item=item, preview=preview,
+                           reason_text=product.reject_reasons.get(reason or ""),
+                           item_text=dict(_askable(case, casework.case_flow(session, case))).get(item or ""))
 
 
 @bp.post("/cases/<ticket>/close")
 @role_required(Role.AGENT)
 def close(ticket: str):
-    return _act(ticket, casework.close, "Kasus ditutup; penilaian diminta.")
-
-
-@bp.post("/cases/<ticket>/message")
-@role_required(Role.AGENT)
-def message(ticket: str):
-    text = request.form.get("text", "")
-    return _act(ticket, lambda s, c, st: casework.message(s, c, st, text), "Pesan terkirim.")
+    return act(ticket, casework.close, "Kasus ditutup; penilaian diminta.")
 
 
 @bp.post("/cases/<ticket>/takeover")
 @role_required(Role.AGENT)
 def takeover(ticket: str):
-    return _act(ticket, casework.take_over, "Bot dihentikan untuk warga ini; Anda yang membalas.")
+    return act(ticket, casework.take_over, "Bot dihentikan untuk warga ini; Anda yang membalas.")
 
 
 @bp.post("/cases/<ticket>/handback")
 @role_required(Role.AGENT)
 def handback(ticket: str):
-    return _act(ticket, casework.hand_back, "Percakapan dikembalikan ke bot.")
+    return act(ticket, casework.hand_back, "Percakapan dikembalikan ke bot.")
