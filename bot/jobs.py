@@ -44,6 +44,8 @@ from storage.cases import Case
 from storage.models import InboundMessage, InboundStatus, OutboundMessage, utcnow
 
 log = logging.getLogger(__name__)
+PREVIEW_PARAM = "PandawaPreview"             # a simulator message asks to be answered with the drafts
+PREVIEW_FALLBACK = "PandawaPreviewFallback"  # set when the drafts did not load and the published ones answered
 F = TypeVar("F", bound=Callable)
 MESSAGES_PER_TURN = 5  # then other citizens get a worker before this one continues
 RETRY_PAUSES = (0.2, 1.0, 3.0)  # between attempts at one message
@@ -103,16 +105,18 @@ def media_checker(deadline: Deadline, cache: dict) -> Callable[[int, dict, list[
 
 def _configuration(session, state: dict, params: dict, phone: str | None) -> tuple:
     """The product and flows for this message: the published ones (drafts for a simulator preview,
-    which only the simulator's own numbers get), with a run in progress kept on the version it started with."""
+    which only the simulator's own numbers get), with a run in progress kept on the version it started with;
+    and whether a preview was asked for but the drafts could not be loaded (the published ones answered)."""
     app = current_app._get_current_object()
     live.refresh(app)  # cheap: one look at a counter in Redis (and at the database every few seconds)
-    product, flow_set = app.config["PRODUCT"], live.flows(app)
-    if params.get("PandawaPreview") == "1" and phones.is_simulated(phone):
+    product, flow_set, fallback = app.config["PRODUCT"], live.flows(app), False
+    if params.get(PREVIEW_PARAM) == "1" and phones.is_simulated(phone):
         try:
             product, flow_set = live.preview(app)
         except ValueError as exc:  # a draft with problems: answer with what is published
             log.warning("preview with drafts impossible (%s); the published version answers", type(exc).__name__)
-    return product, live.pinned(app, session, flow_set, (state.get("run"), *engine.paused_runs(state)))
+            fallback = True
+    return product, live.pinned(app, session, flow_set, (state.get("run"), *engine.paused_runs(state))), fallback
 
 
 @dataclass
@@ -135,7 +139,7 @@ def _decide(session, message_id: int, deadline: Deadline, media_cache: dict) -> 
     body = message.params.get("ButtonPayload") or message.params.get("ButtonText") or message.body
     media, params, profile_name = list(message.media), dict(message.params), message.citizen.profile_name
     received_at = message.received_at
-    product, flow_set = _configuration(session, state, params, message.citizen.phone)
+    product, flow_set, fallback = _configuration(session, state, params, message.citizen.phone)
     session.rollback()  # end the read transaction before the slow calls
 
     prepared = prepare(state, body, media, params, product, flow_set, catalog().validators, nlu_client(),
@@ -156,7 +160,8 @@ def _decide(session, message_id: int, deadline: Deadline, media_cache: dict) -> 
     conversation.save(current, state, now)
     outbound = [OutboundMessage(citizen_id=citizen_id, in_reply_to_id=message_id, body=text) for text in replies]
     session.add_all(outbound)
-    if not _mark(session, message_id, InboundStatus.PROCESSED, processed_at=now):
+    told = {"params": {**params, PREVIEW_FALLBACK: "1"}} if fallback else {}  # the simulator shows no "draf"
+    if not _mark(session, message_id, InboundStatus.PROCESSED, processed_at=now, **told):
         session.rollback()
         return Handled()
     session.commit()  # the conversation's compare-and-set happens here (StaleDataError when it lost)

@@ -30,6 +30,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
+from bot.jobs import PREVIEW_FALLBACK, PREVIEW_PARAM  # the webhook keeps them in the message's params
 from flows import conversation
 from handlers import phones
 from storage import db
@@ -41,7 +42,6 @@ MEDIA_TOKEN_BYTES = 24
 SESSION_KEY = "simulator_numbers"
 RESETS_KEY = "simulator_resets"  # number -> [last inbound id, last outbound id] when it was started again
 MAX_NUMBERS = 20
-PREVIEW_PARAM = "PandawaPreview"  # the webhook keeps it in the message's params; bot.jobs answers with drafts
 
 
 def _media_dir() -> Path:
@@ -191,6 +191,7 @@ def messages():
     after_in, after_out = (session.get(RESETS_KEY) or {}).get(phone, [0, 0])  # started again: what came after
     inbound = session_.scalars(select(InboundMessage).where(InboundMessage.citizen_id == citizen.id)).all()
     previewed = {m.id for m in inbound if (m.params or {}).get(PREVIEW_PARAM) == "1"}
+    answered_by_drafts = {m.id for m in inbound if m.id in previewed and not (m.params or {}).get(PREVIEW_FALLBACK)}
     items = [
         {"direction": "in", "id": m.id, "body": m.body, "at": m.received_at.isoformat(), "status": m.status,
          "media": len(m.media), "draft": m.id in previewed}
@@ -198,7 +199,7 @@ def messages():
     ] + [
         # a reply to a message sent in "Pratinjau draf" mode was answered with the drafts
         {"direction": "out", "id": m.id, "body": m.body, "at": m.created_at.isoformat(), "status": m.status, "media": 0,
-         "draft": m.in_reply_to_id in previewed}
+         "draft": m.in_reply_to_id in answered_by_drafts}
         for m in session_.scalars(select(OutboundMessage).where(OutboundMessage.citizen_id == citizen.id,
                                                                 OutboundMessage.id > after_out))
     ]

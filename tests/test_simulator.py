@@ -227,6 +227,21 @@ def test_replies_answered_with_drafts_are_marked(live):
     assert "Ini draf yang belum terbit:" in previewed["body"] and previewed["draft"] is True
 
 
+def test_a_preview_answered_by_the_published_version_is_not_marked_draft(live):
+    app, base = live
+    with app.app_context():
+        session = db.session()
+        texts = yaml.safe_load(versions.base_content(versions.TEXTS, app.config["SETTINGS"].product_config))
+        texts["menu_intro"] = "Draf rusak {tidak_ada}"  # a placeholder no one fills: the drafts do not load
+        versions.save_draft(session, versions.TEXTS, yaml.safe_dump(texts, allow_unicode=True), None)
+        session.commit()
+    browser = staff(base)
+    number, token = open_simulator(browser, base)
+    say(app, browser, base, number, token, "menu", preview="1")
+    [answer] = [m for m in chat_of(browser, base, number) if m["direction"] == "out"]
+    assert "Draf rusak" not in answer["body"] and answer["draft"] is False  # the published version answered
+
+
 def test_a_conversation_started_again_forgets_its_state_and_shows_what_comes_after(live):
     app, base = live
     browser = staff(base)
