@@ -80,9 +80,16 @@ def _truncate(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+@pytest.fixture
 def backend(request) -> str:
+    """The database a test runs on: both, or the preferred one for a test marked ``one_backend``."""
     return request.param
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        one = metafunc.definition.get_closest_marker("one_backend")
+        metafunc.parametrize("backend", [preferred_backend()] if one else ["postgresql", "sqlite"], indirect=True)
 
 
 def _seed_registry(url: str) -> None:

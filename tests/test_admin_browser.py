@@ -15,7 +15,7 @@ from flows.definition import DEFINITIONS
 from storage import db
 from storage.models import Citizen, OutboundMessage
 from tests.browser import ARTIFACTS, browser_page, console_login, doc_screenshot, live_app, needs_chromium, screenshot
-from tests.conftest import preferred_backend, wait_for
+from tests.conftest import wait_for
 from tests.helpers import run_jobs
 
 NEW_NIK_ASK = "Ketik *NIK baru* sesuai KTP atau KK (16 angka)."
@@ -25,12 +25,8 @@ REPLY = ("*Tebal* dan _miring_, ~coret~ serta ```kode *tetap* apa adanya```\n"
          "melintasi baris* dan *_tebal miring_*\n"
          '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script><b>bukan tebal</b>')
 
-pytestmark = needs_chromium
+pytestmark = [needs_chromium, pytest.mark.one_backend]
 
-
-@pytest.fixture(scope="module")
-def backend():
-    return preferred_backend()
 
 
 @pytest.fixture

@@ -19,14 +19,11 @@ from handlers.catalog import catalog
 from storage import db
 from storage.models import OutboundMessage
 from storage.staff import AuditLog
-from tests.conftest import wait_for, preferred_backend
+from tests.conftest import wait_for
 from tests.helpers import STAFF_PASSWORD, add_staff, Chat, csrf, inbound_form, logged_in, post_signed, run_jobs
 
 
-@pytest.fixture(scope="module")
-def backend():
-    """One backend is enough here: the preferred one (PostgreSQL where it answers)."""
-    return preferred_backend()
+pytestmark = pytest.mark.one_backend  # one database is enough here
 
 
 PASSWORD = STAFF_PASSWORD

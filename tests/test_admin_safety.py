@@ -19,7 +19,6 @@ from handlers.texts import render
 from storage import db
 from storage.cases import Case, Document
 from storage.config_versions import ConfigVersion, VersionStatus
-from tests.conftest import preferred_backend
 from tests.helpers import STAFF_PASSWORD, add_staff, Chat, complaint_answers, csrf, logged_in
 from tests.images import document_photo
 
@@ -27,9 +26,7 @@ PASSWORD = STAFF_PASSWORD
 CHANGE_NIK = (DEFINITIONS / "change_nik.yml").read_text()
 
 
-@pytest.fixture(scope="module")
-def backend():
-    return preferred_backend()
+pytestmark = pytest.mark.one_backend  # one database is enough here
 
 
 @pytest.fixture

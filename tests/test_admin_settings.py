@@ -16,14 +16,10 @@ from storage import db
 from storage.config_versions import ConfigVersion, VersionStatus
 from storage.membership import Decree
 from storage.staff import AuditLog
-from tests.conftest import preferred_backend
 from tests.helpers import STAFF_PASSWORD, add_staff, Chat, csrf, logged_in
 
 
-@pytest.fixture(scope="module")
-def backend():
-    """One backend is enough here: the preferred one (PostgreSQL where it answers)."""
-    return preferred_backend()
+pytestmark = pytest.mark.one_backend  # one database is enough here
 
 
 PASSWORD = STAFF_PASSWORD

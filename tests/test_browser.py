@@ -9,20 +9,14 @@ from sqlalchemy import select
 from storage import db
 from storage.cases import CannedReply, Case
 from tests.browser import browser_page, console_login, doc_screenshot, live_app, needs_chromium, screenshot
-from tests.conftest import preferred_backend
 from tests.helpers import STAFF_PASSWORD, Chat, complaint_answers, run_jobs, submit_nik_case
 
 PASSWORD = STAFF_PASSWORD
 NIK_CITIZEN = "+6281234567890"
 COMPLAINT = complaint_answers()
 
-pytestmark = needs_chromium
+pytestmark = [needs_chromium, pytest.mark.one_backend]
 
-
-@pytest.fixture(scope="module")
-def backend():
-    """One backend is enough here (the console's SQL runs on both in test_console)."""
-    return preferred_backend()
 
 
 @pytest.fixture

@@ -20,15 +20,11 @@ from storage.cases import Case, CannedReply, CaseStatus
 from storage.membership import Participant
 from storage.models import utcnow
 from storage.staff import AuditLog, Staff
-from tests.conftest import preferred_backend
 from tests.helpers import Chat, add_staff, csrf, logged_in, submit_nik_case
 from tests.images import document_photo
 
 
-@pytest.fixture(scope="module")
-def backend():
-    """One backend is enough here: the preferred one (PostgreSQL where it answers)."""
-    return preferred_backend()
+pytestmark = pytest.mark.one_backend  # one database is enough here
 
 
 @pytest.fixture

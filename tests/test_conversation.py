@@ -16,7 +16,9 @@ from storage.cases import Case, CaseStatus, Document
 from storage.models import Conversation
 from tests.helpers import phone_lines
 from tests.images import document_photo
-from tests.test_flows import app, backend, cases, chat, participant  # noqa: F401  (fixtures)
+from tests.test_flows import app, cases, chat, participant  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.one_backend  # as test_flows, whose fixtures these are
 
 CARD, NIK, OTHER_NIK = "0001234567890", "3201234505860003", "3201234505860027"
 KTP, KK, NEW_KTP = document_photo(seed=11), document_photo(seed=12), document_photo(seed=13)

@@ -17,7 +17,7 @@ from storage import db
 from storage.cases import Case, CaseStatus, Document
 from storage.models import Citizen, Conversation, InboundMessage, InboundStatus, OutboundMessage, utcnow
 from storage.staff import Satisfaction, Staff
-from tests.conftest import preferred_backend, wait_for
+from tests.conftest import wait_for
 from tests.helpers import Chat, run_jobs, submit_nik_case
 from tests.images import document_photo
 from tests.nlu_double import NLUServer
@@ -25,9 +25,7 @@ from tests.nlu_double import NLUServer
 PHONE = "+6281234567890"
 
 
-@pytest.fixture(scope="module")
-def backend():
-    return preferred_backend()
+pytestmark = pytest.mark.one_backend  # one database is enough here
 
 
 @pytest.fixture

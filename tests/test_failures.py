@@ -16,16 +16,13 @@ from bot.logs import RedactingFilter
 from storage import db
 from storage.models import Conversation, InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
 from storage.staff import AuditLog
-from tests.conftest import preferred_backend
 from tests.helpers import STAFF_PASSWORD, add_staff, Chat, csrf, logged_in, run_jobs
 
 PASSWORD = STAFF_PASSWORD
 APOLOGY = "belum bisa kami proses"
 
 
-@pytest.fixture(scope="module")
-def backend():
-    return preferred_backend()
+pytestmark = pytest.mark.one_backend  # one database is enough here
 
 
 @pytest.fixture

@@ -15,13 +15,11 @@ from sqlalchemy import func, select
 from bot import create_app
 from storage import db
 from storage.models import InboundMessage, InboundStatus, OutboundMessage
-from tests.conftest import RASA_TOKEN, free_port, preferred_backend, wait_for
+from tests.conftest import RASA_TOKEN, free_port, wait_for
 from tests.helpers import Chat, inbound_form, post_signed
 
 
-@pytest.fixture(scope="module")
-def backend():
-    return preferred_backend()
+pytestmark = pytest.mark.one_backend  # one database is enough here
 
 
 def processed(app) -> int:

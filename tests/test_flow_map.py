@@ -13,14 +13,10 @@ from bot import create_app
 from flows import flow_labels, flow_map
 from flows.definition import DEFINITIONS, STEP_TYPES
 from handlers.catalog import catalog
-from tests.conftest import preferred_backend
 from tests.helpers import add_staff, logged_in
 
 
-@pytest.fixture(scope="module")
-def backend():
-    """One backend is enough here: the preferred one (PostgreSQL where it answers)."""
-    return preferred_backend()
+pytestmark = pytest.mark.one_backend  # one database is enough here
 
 
 SHIPPED = sorted(path.stem for path in DEFINITIONS.glob("*.yml"))

@@ -15,7 +15,6 @@ from storage import db
 from storage.cases import Case, CaseStatus, Document
 from storage.membership import Participant
 from storage.models import Conversation, utcnow
-from tests.conftest import preferred_backend
 from tests.helpers import Chat, awake
 from tests.images import document_photo
 from tests.nlu_double import KeywordNLU
@@ -28,10 +27,7 @@ SHARP_5 = document_photo(seed=5)
 BLURRY = document_photo(seed=6, blur=5)
 
 
-@pytest.fixture(scope="module")
-def backend():
-    """One backend is enough here (SQLite and PostgreSQL both run the storage and webhook tests)."""
-    return preferred_backend()
+pytestmark = pytest.mark.one_backend  # one database is enough here
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from bot import create_app, jobs
 from handlers.registry import load_csv
 from storage import db
 from storage.models import InboundMessage
-from tests.conftest import preferred_backend
 from tests.helpers import Chat, inbound_form, post_signed, run_jobs, sign
 from tests.images import document_photo
 
@@ -28,9 +27,7 @@ NASTY = st.one_of(
 )
 
 
-@pytest.fixture(scope="module")
-def backend():
-    return preferred_backend()
+pytestmark = pytest.mark.one_backend  # one database is enough here
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -21,7 +21,6 @@ from storage.media import MediaKeyError, MediaStore
 from storage.migrate import upgrade
 from storage.models import Citizen, Conversation, InboundMessage, OutboundMessage, utcnow
 from storage.staff import AuditLog, Satisfaction
-from tests.conftest import preferred_backend
 from tests.helpers import STAFF_PASSWORD, add_staff, Chat, logged_in, run_jobs, submit_nik_case
 from tests.images import document_photo
 
@@ -30,9 +29,7 @@ KEY_1 = "k1:" + base64.b64encode(b"1" * 32).decode()
 KEY_2 = "k2:" + base64.b64encode(b"2" * 32).decode()
 
 
-@pytest.fixture(scope="module")
-def backend():
-    return preferred_backend()
+pytestmark = pytest.mark.one_backend  # one database is enough here
 
 
 @pytest.fixture

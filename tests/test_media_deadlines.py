@@ -9,16 +9,14 @@ import pytest
 
 from bot import create_app
 from bot.settings import ConfigError, load_settings
-from tests.conftest import preferred_backend, wait_for
+from tests.conftest import wait_for
 from tests.helpers import Chat
 from tests.images import document_photo
 
 PHONE = "+6281234567890"
 
 
-@pytest.fixture(scope="module")
-def backend():
-    return preferred_backend()
+pytestmark = pytest.mark.one_backend  # one database is enough here
 
 
 @pytest.fixture

@@ -25,7 +25,6 @@ from storage.cases import Case, CaseStatus
 from storage.membership import Participant
 from storage.models import Citizen, utcnow
 from storage.staff import Staff
-from tests.conftest import preferred_backend
 from tests.helpers import Chat, phone_lines, run_jobs
 from tests.nlu_double import KeywordNLU
 
@@ -34,9 +33,7 @@ SUBMITTED_ON = datetime(2026, 12, 4, 3, 15, tzinfo=timezone.utc)  # Friday 4 Des
 PRODUCT = load_product("config.yml")
 
 
-@pytest.fixture(scope="module")
-def backend():
-    return preferred_backend()
+pytestmark = pytest.mark.one_backend  # one database is enough here
 
 
 @pytest.fixture

@@ -13,14 +13,10 @@ from bot import create_app
 from flows import versions, yaml_edit
 from flows.definition import DEFINITIONS
 from storage import db
-from tests.conftest import preferred_backend
 from tests.helpers import add_staff, csrf, logged_in
 
 
-@pytest.fixture(scope="module")
-def backend():
-    """One backend is enough here: the preferred one (PostgreSQL where it answers)."""
-    return preferred_backend()
+pytestmark = pytest.mark.one_backend  # one database is enough here
 
 
 ENGLISH = re.compile(r"\b(must|unknown|missing|needs|never|is not|longer than|goes to|cannot|does not|which|"

@@ -14,18 +14,12 @@ from storage.cases import Case, CaseStatus
 from storage.models import Citizen, InboundMessage, utcnow
 from storage.staff import Staff
 from tests.browser import browser_page, console_login, doc_screenshot, live_app, needs_chromium
-from tests.conftest import preferred_backend
 from tests.helpers import submit_nik_case
 
 NIK = "3201234505860003"  # what submit_nik_case's citizen types
 
-pytestmark = needs_chromium
+pytestmark = [needs_chromium, pytest.mark.one_backend]
 
-
-@pytest.fixture(scope="module")
-def backend():
-    """One backend is enough here (the queue's SQL runs on both in test_queue)."""
-    return preferred_backend()
 
 
 @pytest.fixture

@@ -19,15 +19,13 @@ from storage.cases import Case
 from storage.membership import Participant
 from storage.models import utcnow
 from storage.staff import ApiToken, AuditLog, Staff, StaffSession
-from tests.conftest import ROOT, preferred_backend
+from tests.conftest import ROOT
 from tests.helpers import STAFF_PASSWORD, add_staff, Chat, csrf, logged_in, login, submit_nik_case
 
 PASSWORD = STAFF_PASSWORD
 
 
-@pytest.fixture(scope="module")
-def backend():
-    return preferred_backend()
+pytestmark = pytest.mark.one_backend  # one database is enough here
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from handlers.phones import mask
 from storage import db
 from storage.cases import Case
 from storage.models import Citizen, InboundMessage
-from tests.conftest import preferred_backend
 from tests.helpers import complaint_answers, post_signed, run_jobs
 
 # courier's "Receive Valid", "Receive BSUID Valid", "Receive From BSUID with no phone", "Receive Valid with ButtonText"
@@ -32,9 +31,7 @@ def payload(sid: str, **fields: str) -> dict[str, str]:
     return form
 
 
-@pytest.fixture(scope="module")
-def backend():
-    return preferred_backend()
+pytestmark = pytest.mark.one_backend  # one database is enough here
 
 
 def send(app, twilio, form) -> list[dict]:

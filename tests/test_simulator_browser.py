@@ -7,16 +7,11 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import browser_page, console_login, live_app, needs_chromium, screenshot
-from tests.conftest import preferred_backend
 from tests.helpers import run_jobs
 
 
-pytestmark = needs_chromium
+pytestmark = [needs_chromium, pytest.mark.one_backend]
 
-
-@pytest.fixture(scope="module")
-def backend():
-    return preferred_backend()
 
 
 @pytest.fixture

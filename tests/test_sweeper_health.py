@@ -20,13 +20,11 @@ from flows.definition import DEFINITIONS
 from handlers.product import Product
 from storage import db
 from storage.models import Citizen, Conversation, OutboundMessage, OutboundStatus, as_utc, utcnow
-from tests.conftest import preferred_backend, wait_for
+from tests.conftest import wait_for
 from tests.helpers import Chat, awake, run_jobs
 
 
-@pytest.fixture(scope="module")
-def backend():
-    return preferred_backend()
+pytestmark = pytest.mark.one_backend  # one database is enough here
 
 
 def idle(app, now=None, **delta) -> None:

@@ -9,14 +9,11 @@ import yaml
 
 from bot import create_app
 from handlers.text_keys import REQUIRED_TEXTS, TEXT_DESCRIPTIONS, text_description
-from tests.conftest import ROOT, preferred_backend
+from tests.conftest import ROOT
 from tests.helpers import add_staff, logged_in
 
 
-@pytest.fixture(scope="module")
-def backend():
-    """One backend is enough here: the preferred one (PostgreSQL where it answers)."""
-    return preferred_backend()
+pytestmark = pytest.mark.one_backend  # one database is enough here
 
 
 SHIPPED_TEXTS = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))["texts"]
