@@ -108,6 +108,7 @@ class Preview:
     text: str
     by_template: bool
     status_word: str
+    item_label: str | None = None  # the item asked again, as the agent chose it
 
 
 def preview_decision(session, case: Case, staff: Staff, decision: str, note: str = "", reason: str | None = None,
@@ -120,7 +121,14 @@ def preview_decision(session, case: Case, staff: Staff, decision: str, note: str
     text = result.text
     if result.reopen:
         text += "\n\n" + conversation.reopen_question(case.citizen, flow, result.reopen, product)
-    return Preview(text, not in_window(case.citizen, utcnow()), result.status_word)
+    return Preview(text, not in_window(case.citizen, utcnow()), result.status_word,
+                   dict(askable_items(flow)).get(item or ""))
+
+
+def askable_items(flow) -> list[tuple[str, str]]:
+    """What an agent may ask the citizen again, ``(step id, label)``."""
+    product = _product()
+    return [(step.id, product.step_label(step)) for step in bo.askable_steps(flow)]
 
 
 def close(session, case: Case, staff: Staff, channel: str = "console") -> Done:

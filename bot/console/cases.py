@@ -44,11 +44,6 @@ def _document_label(flow, product):
     return lambda kind: by_kind.get(kind) or product.field_label(kind)
 
 
-def _askable(case: Case, flow) -> list[tuple[str, str]]:
-    product = current_app.config["PRODUCT"]
-    return [(step.id, product.step_label(step)) for step in bo.askable_steps(flow)]
-
-
 @bp.get("/cases/<ticket>")
 @role_required(Role.AGENT)
 def case_page(ticket: str):
@@ -69,7 +64,7 @@ def case_page(ticket: str):
         documents=review.document_views(case.documents, _document_label(flow, product)),
         audit_trail=audit_trail(case) if staff.at_least(Role.SUPERVISOR) else None,
         service_title=bo.title(case, product), transcript=transcript(case, unread) if holder else [],
-        reasons=product.reject_reasons, askable=_askable(case, flow), canned=canned_replies() if holder else [],
+        reasons=product.reject_reasons, askable=casework.askable_items(flow), canned=canned_replies() if holder else [],
         agents=session.scalars(select(Staff).where(Staff.active.is_(True)).order_by(Staff.name)).all()
         if staff.at_least(Role.SUPERVISOR) else [],
         paused=conversation.is_silent(case.citizen.conversation if case.citizen else None),
@@ -165,8 +160,7 @@ def decision(ticket: str):
     product = current_app.config["PRODUCT"]
     return render_template("decision_confirm.html", case=case, choice=choice, label=DECISION_LABELS[choice],
                            note=note, reason=reason, item=item, preview=preview,
-                           reason_text=product.reject_reasons.get(reason or ""),
-                           item_text=dict(_askable(case, casework.case_flow(session, case))).get(item or ""))
+                           reason_text=product.reject_reasons.get(reason or ""), item_text=preview.item_label)
 
 
 @bp.post("/cases/<ticket>/close")

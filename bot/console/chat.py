@@ -26,12 +26,15 @@ def transcript(case: Case, unread: int = 0) -> list[dict]:
     if case.citizen_id is None:
         return []  # erased
     session = db.session()
+    # The newest of each side are enough for the newest of both (the page asks every few seconds).
+    inbound = select(InboundMessage).where(InboundMessage.citizen_id == case.citizen_id)
+    outbound = select(OutboundMessage).where(OutboundMessage.citizen_id == case.citizen_id)
     items = [{"direction": "in", "body": m.body or ("[lampiran]" if m.media else ""), "at": as_utc(m.received_at),
               "id": f"in-{m.id}"}
-             for m in session.scalars(select(InboundMessage).where(InboundMessage.citizen_id == case.citizen_id))]
+             for m in session.scalars(inbound.order_by(InboundMessage.received_at.desc()).limit(TRANSCRIPT_LENGTH))]
     items += [{"direction": "agent" if m.agent_id else "out", "body": m.body, "at": as_utc(m.created_at),
                "id": f"out-{m.id}"}
-              for m in session.scalars(select(OutboundMessage).where(OutboundMessage.citizen_id == case.citizen_id))]
+              for m in session.scalars(outbound.order_by(OutboundMessage.created_at.desc()).limit(TRANSCRIPT_LENGTH))]
     items = sorted(items, key=lambda item: item["at"])[-TRANSCRIPT_LENGTH:]
     for item in reversed(items):
         if unread <= 0:

@@ -82,6 +82,8 @@ def _remember(term: str) -> str:
     """The search's name in URLs: kept in this staff member's own session cookie (the last few)."""
     kept = _searches()
     name = next((key for key, value in kept.items() if value == term), None) or secrets.token_urlsafe(6)
+    if list(kept)[-1:] == [name]:
+        return name  # already the newest: the 5-second refresh does not rewrite the cookie
     session[SEARCHES_KEY] = dict(list({k: v for k, v in kept.items() if k != name}.items())[-(SEARCHES_KEPT - 1):]
                                  + [(name, term)])
     return name
