@@ -22,9 +22,9 @@ def _clean(text: str) -> str:
 
 def card_or_nik(text: str, values: dict) -> str:
     digits = re.sub(r"[\s.\-]", "", text)
-    if len(digits) == 16:
+    if len(digits) == v.NIK_DIGITS:
         return v.nik(digits)
-    if len(digits) == 13:
+    if len(digits) == v.CARD_DIGITS:
         return v.card_number(digits)
     raise Invalid("card_or_nik")
 

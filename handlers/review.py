@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from handlers.registry import Member, MembershipRegistry
+from handlers.validators import CARD_DIGITS, NIK_DIGITS
 from storage.membership import InactiveReason, Segment
 
 SEGMENT_LABELS = {  # what officers call storage.membership.Segment (citizens read the flows' own segment_* texts)
@@ -48,9 +49,9 @@ def find_member(registry: MembershipRegistry, fields: dict) -> tuple[Member | No
     """The participant a case is about, and the number that found them."""
     for key in CARD_OR_NIK_FIELDS + ("nik",):
         number = _digits(fields.get(key))
-        if len(number) == 13:
+        if len(number) == CARD_DIGITS:
             return registry.by_card(number), f"Nomor kartu {number}"
-        if len(number) == 16 and key != "nik":
+        if len(number) == NIK_DIGITS and key != "nik":
             return registry.by_nik(number), f"NIK {number}"
     return None, ""
 
@@ -69,7 +70,7 @@ def registry_panel(registry: MembershipRegistry, fields: dict) -> RegistryPanel 
         return None
     if member is None:
         return RegistryPanel(found=False, key=key, active=None)
-    typed_nik = next((n for n in (_digits(fields.get(k)) for k in TYPED_NIK_FIELDS) if len(n) == 16), None)
+    typed_nik = next((n for n in (_digits(fields.get(k)) for k in TYPED_NIK_FIELDS) if len(n) == NIK_DIGITS), None)
     typed_phone = fields.get("new_phone")
     rows = [
         Row("Status", _status(member)),

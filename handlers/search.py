@@ -23,12 +23,12 @@ from sqlalchemy import ColumnElement, Text, cast, func, or_
 
 from handlers import phones
 from handlers.privacy import mask_digits, mask_name
+from handlers.validators import CARD_DIGITS, NIK_DIGITS
 from storage.cases import Case
 from storage.models import Citizen
 
 TICKET, NIK, CARD, PHONE, NAME = "ticket", "nik", "card", "phone", "name"
 KIND_LABELS = {TICKET: "tiket", NIK: "NIK", CARD: "nomor kartu", PHONE: "nomor HP", NAME: "nama"}
-NIK_DIGITS, CARD_DIGITS = 16, 13
 PHONE_MIN_DIGITS = 9     # 08 + at least 7: shorter runs of digits are read as part of a ticket
 MIN_LENGTH = 3           # shorter terms would match almost every case
 MAX_LENGTH = 64          # longer than any key: the rest is cut off

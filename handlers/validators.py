@@ -31,6 +31,9 @@ import phonenumbers
 
 from handlers.phones import InvalidNumber, to_e164
 
+NIK_DIGITS = 16   # a NIK, and a family card (KK) number
+CARD_DIGITS = 13  # a JKN-KIS card number
+
 MAX_AGE_YEARS = 120
 
 # Province codes of Kemendagri (the codes NIKs are built on), including the four Papua provinces
@@ -147,7 +150,7 @@ def _nik_birth(value: str, today: date) -> tuple[date, bool]:
 
 def nik(text: str, today: date | None = None) -> str:
     """A 16-digit NIK, checked for region, date of birth and sequence (see the codes above)."""
-    value = _digits(text, 16, "nik")
+    value = _digits(text, NIK_DIGITS, "nik")
     _check_region(value, "nik")
     _nik_birth(value, _today(today))
     if value[12:] == "0000":
@@ -171,7 +174,7 @@ def birth_date_matches_nik(nik_value: str, born: date) -> bool:
 
 def kk(text: str) -> str:
     """A 16-digit family card number (No. KK): region prefix as in a NIK, last four not 0000."""
-    value = _digits(text, 16, "kk")
+    value = _digits(text, NIK_DIGITS, "kk")
     _check_region(value, "kk")
     if value[12:] == "0000":
         raise Invalid("kk_sequence")
@@ -180,7 +183,7 @@ def kk(text: str) -> str:
 
 def card_number(text: str) -> str:
     """A 13-digit JKN-KIS card number."""
-    return _digits(text, 13, "card")
+    return _digits(text, CARD_DIGITS, "card")
 
 
 def mobile_phone(text: str) -> str:
