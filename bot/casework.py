@@ -36,11 +36,12 @@ def _product():
     return current_app.config["PRODUCT"]
 
 
-def _run(session, case: Case, operation: Callable[[], list[int]]) -> Done:
-    """Run, commit (again on fresh state after a conflicting write), then queue the messages."""
+def _run(session, case: Case, operation: Callable[[], list[int]], bulk: bool = True) -> Done:
+    """Run, commit (again on fresh state after a conflicting write), then queue the messages: ``bulk``
+    notifications (decisions, surveys) behind replies; an agent's own message with the replies."""
     outbound_ids = conversation.retrying(session, operation)
     for outbound_id in outbound_ids:
-        dispatch.enqueue_outbound(outbound_id)
+        dispatch.enqueue_outbound(outbound_id, bulk=bulk)
     return Done(case, outbound_ids)
 
 
@@ -152,7 +153,7 @@ def message(session, case: Case, staff: Staff, text: str, channel: str = "consol
         bo.audit(session, staff, "message", case.id, channel=channel)
         return [outbound_id]
 
-    return _run(session, case, operation)
+    return _run(session, case, operation, bulk=False)
 
 
 def _take_over(session, case: Case, staff: Staff, channel: str) -> None:

@@ -1,6 +1,7 @@
 """Command-line: `flask --app bot db upgrade|downgrade`, `flask --app bot worker`, `flask --app bot sweep`."""
 from __future__ import annotations
 
+import logging
 import threading
 
 import click
@@ -45,7 +46,8 @@ def worker(queue_names: str, burst: bool, sweeper: bool) -> None:
     names = [name.strip() for name in queue_names.split(",") if name.strip()]
     w = SimpleWorker([queues.queue(name) for name in names], connection=queues.redis())
     try:
-        w.work(burst=burst, with_scheduler=True)
+        # RQ logs every job at INFO unless told otherwise: the process's own level (LOG_LEVEL) applies to it too.
+        w.work(burst=burst, with_scheduler=True, logging_level=logging.getLevelName(logging.getLogger().level))
     finally:
         stop.set()
 

@@ -6,17 +6,21 @@ ask for the same work and only one job waits. A job can still be lost while it w
 its queues, or a worker killed with -9 had just popped it — so the sweeper passes the ids really
 waiting in the queue (``waiting``): a marker older than the grace period whose job is not among them
 is replaced and the work enqueued again. A failed enqueue is not fatal: the row stays in the database
-and the sweeper enqueues it later (bot.sweeper).
+and the sweeper enqueues it later (bot.sweeper). A send may be queued for later (its pacing slot is that
+far away): it waits in RQ's scheduled registry, which ``waiting_sends`` counts as waiting too.
 """
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
+from datetime import timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
 from rq import Retry, get_current_job
+from rq.registry import ScheduledJobRegistry
 
 from bot import queues
 from storage import keys
@@ -60,8 +64,9 @@ def enqueue_inbound(message_id: int, citizen_id: int, waiting: set[str] | None =
         if not _claim(marker, job_id, settings.job_timeout * 2, waiting):
             return False  # a job for this citizen is already waiting: it will take this message too
         queues.queue(queues.INBOUND).enqueue(
-            "bot.jobs.process_inbound", message_id, job_id=job_id,
+            "bot.jobs.process_inbound", message_id, citizen_id, job_id=job_id,
             job_timeout=settings.job_timeout, description=f"inbound message {message_id}",
+            result_ttl=0,  # nobody reads a finished job's result: not stored, nor its registry entry
             retry=Retry(max=3, interval=[2, 10, 30]),  # only infrastructure faults raise out of the job
         )
     except RedisError as exc:
@@ -71,11 +76,25 @@ def enqueue_inbound(message_id: int, citizen_id: int, waiting: set[str] | None =
     return True
 
 
-def enqueue_outbound(outbound_id: int, waiting: set[str] | None = None) -> bool:
+def waiting_sends() -> set[str]:
+    """The ids of the send jobs waiting right now: in the ``outbound`` and ``notify`` queues, and delayed
+    ones (a send paced for later, a retry after its backoff) in their scheduled registries."""
+    waiting = set()
+    for name in queues.SENDS:
+        queue = queues.queue(name)
+        waiting |= set(queue.get_job_ids()) | set(ScheduledJobRegistry(queue=queue).get_job_ids())
+    return waiting
+
+
+def enqueue_outbound(outbound_id: int, waiting: set[str] | None = None, *, bulk: bool = False,
+                     delay: float = 0.0) -> bool:
+    """Queue the send of a stored message: on ``notify`` when it is a ``bulk`` notification the bot
+    starts (taken after everything else), else on ``outbound``; ``delay`` seconds from now when given
+    (its pacing slot is that far away)."""
     settings = current_app.config["SETTINGS"]
     return _enqueue_once(
-        "outbound", outbound_id, queues.OUTBOUND, "bot.outbound.send_outbound", waiting,
-        job_timeout=int(settings.twilio_timeout * 3) + 30,
+        "outbound", outbound_id, queues.NOTIFY if bulk else queues.OUTBOUND, "bot.outbound.send_outbound", waiting,
+        delay=delay, job_timeout=int(settings.twilio_timeout * 3) + 30,
         retry=Retry(max=len(settings.outbound_retry_intervals), interval=list(settings.outbound_retry_intervals)),
     )
 
@@ -117,13 +136,19 @@ def _forget_mine(marker: str) -> None:
         log.info("marker %s not cleared (Redis away); it expires", marker)
 
 
-def _enqueue_once(kind: str, row_id: int, queue_name: str, func: str, waiting: set[str] | None, **options) -> bool:
-    """True when a job was queued now; False when one already waits for this row, or Redis is away."""
+def _enqueue_once(kind: str, row_id: int, queue_name: str, func: str, waiting: set[str] | None,
+                  delay: float = 0.0, **options) -> bool:
+    """True when a job was queued now (or scheduled ``delay`` seconds from now); False when one already
+    waits for this row, or Redis is away."""
     marker, job_id = keys.queued(kind, row_id), uuid.uuid4().hex
     try:
-        if not _claim(marker, job_id, MARKER_TTL, waiting):
+        if not _claim(marker, job_id, MARKER_TTL + math.ceil(max(delay, 0.0)), waiting):
             return False  # already waiting in its queue
-        queues.queue(queue_name).enqueue(func, row_id, job_id=job_id, description=f"{kind} {row_id}", **options)
+        queue, description = queues.queue(queue_name), f"{kind} {row_id}"
+        if delay > 0:
+            queue.enqueue_in(timedelta(seconds=delay), func, row_id, job_id=job_id, description=description, **options)
+        else:
+            queue.enqueue(func, row_id, job_id=job_id, description=description, **options)
     except RedisError as exc:
         log.warning("enqueue %s id=%s failed (%s); the sweeper will retry", kind, row_id, type(exc).__name__)
         _forget(marker)

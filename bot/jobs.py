@@ -21,15 +21,15 @@ import functools
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import Callable
 
-from flask import current_app, has_app_context
+from flask import current_app
 from redis.exceptions import LockError, LockNotOwnedError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
-import bot
-from bot import dispatch, faults, live, metrics, queues
+from bot import dispatch, faults, live, metrics, outbound, queues
+from bot.appcontext import in_app_context
 from bot.settings import MESSAGE_MARGIN
 from flows import conversation, engine
 from flows.dialogue import prepare, reply
@@ -41,35 +41,15 @@ from handlers.media import Deadline, fetch_and_check
 from nlu.client import NLUClient
 from storage import db, keys
 from storage.cases import Case
-from storage.models import InboundMessage, InboundStatus, OutboundMessage, utcnow
+from storage.models import Citizen, InboundMessage, InboundStatus, OutboundMessage, utcnow
 
 log = logging.getLogger(__name__)
 PREVIEW_PARAM = "PandawaPreview"             # a simulator message asks to be answered with the drafts
 PREVIEW_FALLBACK = "PandawaPreviewFallback"  # set when the drafts did not load and the published ones answered
-F = TypeVar("F", bound=Callable)
 MESSAGES_PER_TURN = 5  # then other citizens get a worker before this one continues
 RETRY_PAUSES = (0.2, 1.0, 3.0)  # between attempts at one message
 APOLOGY_EVERY = 600  # seconds: at most one apology per citizen in this time
 CASE_JOB_MAX_FAILURES = 3
-_worker_app = None
-
-
-def in_app_context(func: F) -> F:
-    """Run a job inside the app context (the worker command pushes one; a bare `rq worker` does not)."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        if has_app_context():
-            return func(*args, **kwargs)
-        global _worker_app
-        if _worker_app is None:
-            _worker_app = bot.create_app()
-        with _worker_app.app_context():
-            return func(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
 def nlu_client() -> NLUClient:
     app = current_app._get_current_object()
     if "nlu" not in app.extensions:
@@ -125,84 +105,100 @@ class Handled:
     case_ids: list[int] = field(default_factory=list)
 
 
-def _decide(session, message_id: int, deadline: Deadline, media_cache: dict) -> Handled:
-    """Decide the reply to one message on a snapshot of the conversation and write it with
-    compare-and-set; raises conversation.Conflict (or StaleDataError) when someone wrote meanwhile."""
-    message = session.get(InboundMessage, message_id)
-    if message is None or message.status != InboundStatus.RECEIVED:
-        session.rollback()
-        return Handled()
-    citizen_id = message.citizen_id
+@dataclass(frozen=True)
+class Claimed:
+    """A received message with one more attempt counted: what deciding it needs, read in the same statement."""
+    id: int
+    attempts: int
+    body: str
+    media: list
+    params: dict
+    received_at: object
+    failure_reason: str | None
+
+
+@functools.cache
+def _claim_statement(oldest: bool):
+    """Built once per process (building a statement costs more than running it): one more attempt at a
+    received message — this one (``:b_message_id``), or the citizen's oldest (``:b_citizen_id``) — returning it."""
+    messages = InboundMessage.__table__
+    target = messages.c.id == bindparam("b_message_id")
+    if oldest:
+        target = messages.c.id == (select(func.min(messages.c.id))
+                                   .where(messages.c.citizen_id == bindparam("b_citizen_id"),
+                                          messages.c.status == InboundStatus.RECEIVED).scalar_subquery())
+    return (update(messages).where(target, messages.c.status == InboundStatus.RECEIVED)
+            .values(attempts=messages.c.attempts + 1)
+            .returning(messages.c.id, messages.c.attempts, messages.c.body, messages.c.media, messages.c.params,
+                       messages.c.received_at, messages.c.failure_reason))
+
+
+def _claim(session, citizen_id: int, message_id: int | None = None) -> Claimed | None:
+    """Count an attempt before it starts (a worker killed mid-way counts too) at this received message,
+    or at the citizen's oldest one, and read it: one statement. None: nothing (left) to handle.
+    The caller commits (with the conversation's snapshot, in the same transaction)."""
+    row = session.execute(_claim_statement(message_id is None),
+                          {"b_citizen_id": citizen_id, "b_message_id": message_id}).first()
+    return Claimed(*row) if row is not None else None
+
+
+def _decide(session, citizen_id: int, message: Claimed, deadline: Deadline, media_cache: dict) -> Handled:
+    """Decide the reply to one claimed message on a snapshot of the conversation, read once, and write it
+    once: the conversation by compare-and-set on its version (StaleDataError when someone wrote meanwhile)
+    and the message by compare-and-set on its status."""
+    citizen = session.get(Citizen, citizen_id)
     snapshot = conversation.get(session, citizen_id)
-    state, version = conversation.state_of(snapshot), snapshot.version
+    state = conversation.state_of(snapshot)
     # A quick reply's payload (or its text) when the citizen tapped a button; else what they typed.
     body = message.params.get("ButtonPayload") or message.params.get("ButtonText") or message.body
-    media, params, profile_name = list(message.media), dict(message.params), message.citizen.profile_name
-    received_at = message.received_at
-    product, flow_set, fallback = _configuration(session, state, params, message.citizen.phone)
-    session.rollback()  # end the read transaction before the slow calls
+    media, params = list(message.media), dict(message.params)
+    product, flow_set, fallback = _configuration(session, state, params, citizen.phone)
+    session.commit()  # the claim counts; no transaction stays open during the slow calls (rows stay loaded)
 
     prepared = prepare(state, body, media, params, product, flow_set, catalog().validators, nlu_client(),
                        media_checker(deadline, media_cache))
 
     now = utcnow()
-    message = session.get(InboundMessage, message_id)
-    if message.status != InboundStatus.RECEIVED:  # handled meanwhile by a worker whose lock had expired
-        session.rollback()
-        return Handled()
-    current = conversation.get(session, citizen_id)
-    if current.version != version:
-        raise conversation.Conflict(f"version {version} -> {current.version}")
-    ctx = Context(session=session, citizen=message.citizen, conversation=current, product=product, flows=flow_set,
+    ctx = Context(session=session, citizen=citizen, conversation=snapshot, product=product, flows=flow_set,
                   validators=catalog().validators, actions=catalog().actions, now=now,
                   settings=current_app.config["SETTINGS"], redis=queues.redis())
-    replies = reply(ctx, state, prepared, message.id, body, profile_name, received_at)
-    conversation.save(current, state, now)
-    outbound = [OutboundMessage(citizen_id=citizen_id, in_reply_to_id=message_id, body=text) for text in replies]
-    session.add_all(outbound)
+    replies = reply(ctx, state, prepared, message.id, body, citizen.profile_name, message.received_at)
+    conversation.save(snapshot, state, now)
+    rows = [OutboundMessage(citizen_id=citizen_id, in_reply_to_id=message.id, body=text) for text in replies]
+    session.add_all(rows)
     told = {"params": {**params, PREVIEW_FALLBACK: "1"}} if fallback else {}  # the simulator shows no "draf"
-    if not _mark(session, message_id, InboundStatus.PROCESSED, processed_at=now, **told):
-        session.rollback()
+    if not _mark(session, message.id, InboundStatus.PROCESSED, processed_at=now, **told):
+        session.rollback()  # handled meanwhile by a worker whose lock had expired
         return Handled()
     session.commit()  # the conversation's compare-and-set happens here (StaleDataError when it lost)
     if prepared.understanding is not None:
         metrics.incr(f"understood_{prepared.understanding.kind}")
         if prepared.understanding.kind == "nlu_down":
             metrics.incr("nlu_unavailable")
-    return Handled([row.id for row in outbound], list(ctx.created_cases))
+    return Handled([row.id for row in rows], list(ctx.created_cases))
 
 
 def _mark(session, message_id: int, status: str, **values) -> bool:
     """Move a received message on, by compare-and-set: False when someone else already did."""
+    messages = InboundMessage.__table__
     moved = session.execute(
-        update(InboundMessage).where(InboundMessage.id == message_id, InboundMessage.status == InboundStatus.RECEIVED)
-        .values(status=status, **values).execution_options(synchronize_session=False)
+        update(messages).where(messages.c.id == message_id, messages.c.status == InboundStatus.RECEIVED)
+        .values(status=status, **values)
     ).rowcount
     return moved == 1
 
 
-def _handle(session, message_id: int, deadline: Deadline, media_cache: dict) -> Handled:
+def _handle(session, citizen_id: int, message: Claimed, deadline: Deadline, media_cache: dict) -> Handled:
     """Decide one message, again on fresh state as long as someone else wrote the conversation meanwhile."""
     for attempt in range(1, conversation.MAX_CONFLICTS + 1):
         try:
-            return _decide(session, message_id, deadline, media_cache)
+            return _decide(session, citizen_id, message, deadline, media_cache)
         except (conversation.Conflict, StaleDataError):
             session.rollback()
             metrics.incr("conversation_conflicts")
-            log.info("message_id=%s: the conversation changed while deciding; deciding again", message_id)
+            log.info("message_id=%s: the conversation changed while deciding; deciding again", message.id)
             if attempt == conversation.MAX_CONFLICTS:
                 raise
-
-
-def _start_attempt(session, message_id: int) -> int | None:
-    """Count an attempt before it starts (a worker killed mid-way counts too). None: not to be handled."""
-    attempts = session.execute(
-        update(InboundMessage).where(InboundMessage.id == message_id, InboundMessage.status == InboundStatus.RECEIVED)
-        .values(attempts=InboundMessage.attempts + 1).returning(InboundMessage.attempts)
-        .execution_options(synchronize_session=False)
-    ).scalar()
-    session.commit()
-    return attempts
 
 
 def _record(session, message_id: int, reason: str) -> None:
@@ -236,49 +232,59 @@ def set_aside(session, message_id: int, reason: str) -> Handled:
     return handled
 
 
-def _give_back_attempt(session, message_id: int) -> None:
-    """An infrastructure fault is not the message's: its attempt is not counted (when the database answers)."""
+def _give_back_attempt(session, message: Claimed) -> None:
+    """An infrastructure fault is not the message's: its attempt is not counted (when the database answers;
+    compare-and-set, so an attempt whose count was rolled back with the fault is not given back twice)."""
     try:
-        session.execute(update(InboundMessage).where(InboundMessage.id == message_id, InboundMessage.attempts > 0)
+        session.execute(update(InboundMessage)
+                        .where(InboundMessage.id == message.id, InboundMessage.attempts == message.attempts)
                         .values(attempts=InboundMessage.attempts - 1).execution_options(synchronize_session=False))
         session.commit()
     except faults.TRANSIENT:
         session.rollback()
-        log.warning("message_id=%s: attempt not given back (database away); it counts", message_id)
+        log.warning("message_id=%s: attempt not given back (database away); it counts", message.id)
 
 
-def _attempt(session, message_id: int, keep_alive: Callable[[], bool] = lambda: True) -> Handled:
+def _attempt(session, message_id: int, keep_alive: Callable[[], bool] = lambda: True, citizen_id: int | None = None,
+             claimed: Claimed | None = None) -> Handled:
     """Handle one message, trying again after a failure; set it aside after MAX_ATTEMPTS attempts.
 
-    All attempts share one deadline for the message's downloads (and each download is made once), and
-    ``keep_alive`` renews the citizen's lock before each attempt, so the lock outlives them all."""
+    ``claimed``: the first attempt, already counted by the caller (its transaction still open). All
+    attempts share one deadline for the message's downloads (and each download is made once), and
+    ``keep_alive`` renews the citizen's lock before each further attempt, so the lock outlives them all."""
     settings = current_app.config["SETTINGS"]
     max_attempts = settings.max_attempts
     deadline, media_cache = Deadline(settings.message_deadline), {}
+    if citizen_id is None:
+        citizen_id = session.scalar(select(InboundMessage.citizen_id).where(InboundMessage.id == message_id))
+    message = claimed
     while True:
-        if not keep_alive():
-            return Handled()  # the lock was lost: whoever holds it now handles the message
-        attempts = _start_attempt(session, message_id)
-        if attempts is None:
-            return Handled()
-        if attempts > max_attempts:  # earlier attempts died with their worker (killed, out of memory)
-            stored = session.scalar(select(InboundMessage.failure_reason).where(InboundMessage.id == message_id))
+        if message is None:
+            if not keep_alive():
+                session.rollback()
+                return Handled()  # the lock was lost: whoever holds it now handles the message
+            message = _claim(session, citizen_id, message_id)
+            if message is None:
+                session.rollback()
+                return Handled()
+        if message.attempts > max_attempts:  # earlier attempts died with their worker (killed, out of memory)
             session.rollback()
-            return set_aside(session, message_id, stored or "the worker stopped while handling it")
+            return set_aside(session, message_id, message.failure_reason or "the worker stopped while handling it")
         try:
-            return _handle(session, message_id, deadline, media_cache)
+            return _handle(session, citizen_id, message, deadline, media_cache)
         except Exception as exc:
             session.rollback()
             if faults.is_transient(exc):
-                _give_back_attempt(session, message_id)
+                _give_back_attempt(session, message)
                 raise  # the database or Redis is away, or the job ran out of time: retried later
             reason = faults.describe(exc)
-            log.error("inbound message_id=%s attempt %d failed: %s", message_id, attempts, reason, exc_info=True)
+            log.error("inbound message_id=%s attempt %d failed: %s", message_id, message.attempts, reason, exc_info=True)
             metrics.incr("inbound_attempt_failed")
-            if attempts >= max_attempts:
+            if message.attempts >= max_attempts:
                 return set_aside(session, message_id, reason)
             _record(session, message_id, reason)
-            time.sleep(RETRY_PAUSES[min(attempts, len(RETRY_PAUSES)) - 1])
+            time.sleep(RETRY_PAUSES[min(message.attempts, len(RETRY_PAUSES)) - 1])
+            message = None
 
 
 def _next_pending(session, citizen_id: int) -> int | None:
@@ -291,8 +297,9 @@ def _next_pending(session, citizen_id: int) -> int | None:
 
 
 def _dispatch(handled: Handled) -> None:
-    for outbound_id in handled.outbound_ids:
-        dispatch.enqueue_outbound(outbound_id)
+    """Replies go to Twilio from this job (the outbound queue takes what must wait or be retried)."""
+    if handled.outbound_ids:
+        outbound.send_now(handled.outbound_ids)
     for case_id in handled.case_ids:
         dispatch.enqueue_case(case_id)
 
@@ -308,7 +315,7 @@ def _extend(lock, citizen_id: int) -> bool:
 
 
 @in_app_context
-def process_inbound(message_id: int) -> int:
+def process_inbound(message_id: int, citizen_id: int | None = None) -> int:
     """Handle this citizen's stored messages, oldest first, under the citizen's lock. Returns how many.
 
     Fair to other citizens: a job handles at most MESSAGES_PER_TURN messages (and stops well before its
@@ -318,9 +325,9 @@ def process_inbound(message_id: int) -> int:
     """
     settings = current_app.config["SETTINGS"]
     session = db.session()
-    message = session.get(InboundMessage, message_id)
-    citizen_id = message.citizen_id if message is not None else None
-    session.close()
+    if citizen_id is None:  # a job queued by an older release
+        citizen_id = session.scalar(select(InboundMessage.citizen_id).where(InboundMessage.id == message_id))
+        session.rollback()
     if citizen_id is None:
         return 0
     dispatch.started_inbound(citizen_id)  # from now on a new message queues a new job
@@ -328,35 +335,42 @@ def process_inbound(message_id: int) -> int:
     # Each message may take MESSAGE_DEADLINE + MESSAGE_MARGIN seconds per attempt and one shared download deadline:
     # a job takes a new message only while two worst cases still fit in its timeout.
     budget = settings.job_timeout - 2 * (settings.message_deadline + MESSAGE_MARGIN)
-    while True:
-        lock = queues.redis().lock(keys.citizen_lock(citizen_id), timeout=settings.citizen_lock_timeout)
-        if not lock.acquire(blocking=False):
-            log.info("citizen_id=%s is being served by another worker; it will take message_id=%s", citizen_id, message_id)
-            return handled
-        turn, turn_over = 0, False
-        try:
-            while (pending_id := _next_pending(session, citizen_id)) is not None:
-                if turn >= MESSAGES_PER_TURN or (turn and time.monotonic() - started >= budget):
-                    turn_over = True
-                    break
-                _dispatch(_attempt(session, pending_id, lambda: _extend(lock, citizen_id)))
-                handled, turn = handled + 1, turn + 1
-                if not _extend(lock, citizen_id):
-                    turn_over = True
-                    break
-        finally:
-            session.close()
+    try:
+        while True:
+            lock = queues.redis().lock(keys.citizen_lock(citizen_id), timeout=settings.citizen_lock_timeout)
+            if not lock.acquire(blocking=False):
+                log.info("citizen_id=%s is being served by another worker; it will take message_id=%s", citizen_id, message_id)
+                return handled
+            turn, turn_over = 0, False
             try:
-                lock.release()
-            except (LockNotOwnedError, LockError):
-                log.warning("citizen lock for citizen_id=%s expired before release", citizen_id)
-        rest = _next_pending(session, citizen_id)  # a message may have arrived while we released the lock
+                while True:
+                    if turn >= MESSAGES_PER_TURN or (turn and time.monotonic() - started >= budget):
+                        turn_over = True
+                        break
+                    claimed = _claim(session, citizen_id)
+                    if claimed is None:
+                        session.rollback()
+                        break
+                    _dispatch(_attempt(session, claimed.id, lambda: _extend(lock, citizen_id), citizen_id, claimed))
+                    handled, turn = handled + 1, turn + 1
+                    if not _extend(lock, citizen_id):
+                        turn_over = True
+                        break
+            finally:
+                session.rollback()
+                try:
+                    lock.release()
+                except (LockNotOwnedError, LockError):
+                    log.warning("citizen lock for citizen_id=%s expired before release", citizen_id)
+            rest = _next_pending(session, citizen_id)  # a message may have arrived while we released the lock
+            session.rollback()
+            if rest is None:
+                break
+            if turn_over:  # this citizen's turn is over: the rest waits behind other citizens
+                dispatch.enqueue_inbound(rest, citizen_id)
+                break
+    finally:
         session.close()
-        if rest is None:
-            break
-        if turn_over:  # this citizen's turn is over: the rest waits behind other citizens
-            dispatch.enqueue_inbound(rest, citizen_id)
-            break
     log.info("inbound message_id=%s: handled %d message(s) for citizen_id=%s", message_id, handled, citizen_id)
     return handled
 

@@ -20,7 +20,7 @@ from rq import Retry
 from sqlalchemy import select
 
 from bot import queues, simulator
-from bot.jobs import in_app_context
+from bot.appcontext import in_app_context
 from flows import conversation
 from handlers import lifecycle
 from storage import db, keys

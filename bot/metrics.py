@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from bot import queues
 from storage import db, keys
-from storage.models import InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
+from storage.models import InboundMessage, InboundStatus, OutboundMessage, OutboundStatus, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
@@ -37,6 +37,28 @@ def failure_counts(session) -> dict[str, int]:
     outbound = session.scalar(select(func.count()).select_from(OutboundMessage)
                               .where(OutboundMessage.status.in_(OutboundStatus.NOT_DELIVERED)))
     return {"inbound_failed": inbound or 0, "outbound_not_delivered": outbound or 0}
+
+
+def outbound_backlog(session, default_sender: str) -> list[dict]:
+    """Messages waiting to be handed to Twilio (pending, retrying, unknown) per sender (our number; a row
+    not yet claimed goes from the default one), with the age of the oldest in seconds. The default sender
+    is always listed (0 when nothing waits), the others while something waits for them."""
+    rows = session.execute(
+        select(OutboundMessage.sender, func.count(), func.min(OutboundMessage.created_at))
+        .where(OutboundMessage.status.in_(OutboundStatus.SENDABLE)).group_by(OutboundMessage.sender)
+    ).all()
+    now, merged = utcnow(), {default_sender: (0, None)}
+    for sender, count, oldest in rows:
+        waiting, earliest = merged.get(sender or default_sender, (0, None))
+        oldest = as_utc(oldest) if oldest is not None else None
+        merged[sender or default_sender] = (waiting + count, min(filter(None, (earliest, oldest)), default=None))
+    return [{"sender": sender, "waiting": waiting,
+             "oldest_seconds": max((now - oldest).total_seconds(), 0.0) if oldest else 0.0}
+            for sender, (waiting, oldest) in sorted(merged.items())]
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 LOOPBACK = ("127.0.0.1", "::1")
@@ -65,6 +87,17 @@ def metrics():
         lines += [f"# TYPE pandawa_queue_{name}_length gauge", f"pandawa_queue_{name}_length {queues.queue(name).count}"]
     for name, value in failure_counts(db.session()).items():
         lines += [f"# TYPE pandawa_{name} gauge", f"pandawa_{name} {value}"]
+    backlog = outbound_backlog(db.session(), current_app.config["SETTINGS"].twilio_whatsapp_number)
+    lines.append("# TYPE pandawa_outbound_backlog gauge")
+    lines += [f'pandawa_outbound_backlog{{sender="{_label(b["sender"])}"}} {b["waiting"]}' for b in backlog]
+    lines.append("# TYPE pandawa_outbound_backlog_oldest_seconds gauge")
+    lines += [f'pandawa_outbound_backlog_oldest_seconds{{sender="{_label(b["sender"])}"}} {b["oldest_seconds"]:.1f}'
+              for b in backlog]
+    oldest = db.session().scalar(select(func.min(InboundMessage.received_at))
+                                 .where(InboundMessage.status == InboundStatus.RECEIVED))
+    age = max((utcnow() - as_utc(oldest)).total_seconds(), 0.0) if oldest is not None else 0.0
+    lines += ["# TYPE pandawa_inbound_oldest_waiting_seconds gauge",  # a citizen waiting this long for an answer
+              f"pandawa_inbound_oldest_waiting_seconds {age:.1f}"]
     last = queues.redis().get(keys.SWEEPER_LAST_PASS)
     if last:
         lines += ["# TYPE pandawa_sweeper_last_pass_age_seconds gauge",

@@ -1,7 +1,9 @@
 """Redis connection and the RQ queues, named by purpose.
 
 - ``inbound``: at most one waiting job per citizen (decide the replies to their stored messages);
-- ``outbound``: one job per reply to hand to Twilio;
+- ``outbound``: one job per reply to hand to Twilio (a citizen, or an agent's message, is waiting);
+- ``notify``: one job per message the bot starts (case decisions, reminders): taken last, paced below
+  replies (bot.pacing);
 - ``backoffice``: one job per new case (its SLA due time, then it is in the agents' queue).
 
 Jobs are put on the queues by bot.dispatch only.
@@ -12,10 +14,12 @@ from flask import Flask, current_app
 from redis import Redis
 from rq import Queue
 
-INBOUND, OUTBOUND, BACKOFFICE = "inbound", "outbound", "backoffice"
+INBOUND, OUTBOUND, BACKOFFICE, NOTIFY = "inbound", "outbound", "backoffice", "notify"
 # The order a worker takes work in: replies waiting to go out first, then putting new cases in front
-# of agents (a few ms each; behind a busy inbound queue they waited without bound), then new messages.
-ALL = (OUTBOUND, BACKOFFICE, INBOUND)
+# of agents (a few ms each; behind a busy inbound queue they waited without bound), then new messages,
+# then notifications (a burst of a thousand decisions must not hold up anyone who is writing).
+ALL = (OUTBOUND, BACKOFFICE, INBOUND, NOTIFY)
+SENDS = (OUTBOUND, NOTIFY)  # the queues bot.outbound's jobs wait in
 
 
 def init_app(app: Flask) -> None:

@@ -114,6 +114,12 @@ class Settings:
     cookie_secure: bool = False
     # Keys that encrypt stored documents (MEDIA_KEYS): (id, 32 bytes), the first one encrypts.
     media_keys: tuple = ()
+    # Pacing of sends (bot.pacing), per sender: messages per second (all, and media on top), the whole
+    # account's ceiling, and the share of a sender's rate bulk notifications may use (replies get the rest).
+    outbound_text_per_second: float = 10.0
+    outbound_media_per_second: float = 1.5
+    outbound_account_per_second: float = 2000.0
+    outbound_bulk_share: float = 0.8
 
     @property
     def outbound_max_attempts(self) -> int:
@@ -163,6 +169,17 @@ def _check_deadlines(settings: "Settings") -> None:
                           f"({2 * worst_message:g} s)")
     if settings.max_attempts < 1:
         raise ConfigError("MAX_ATTEMPTS must be at least 1")
+
+
+def _check_pacing(settings: "Settings") -> None:
+    for name, value in (("OUTBOUND_TEXT_PER_SECOND", settings.outbound_text_per_second),
+                        ("OUTBOUND_MEDIA_PER_SECOND", settings.outbound_media_per_second),
+                        ("OUTBOUND_ACCOUNT_PER_SECOND", settings.outbound_account_per_second)):
+        if not value > 0 or value == float("inf"):
+            raise ConfigError(f"{name} must be a positive number of messages per second, got {value!r}")
+    if not 0 < settings.outbound_bulk_share <= 1:
+        raise ConfigError(f"OUTBOUND_BULK_SHARE must be in (0, 1] (the share of a sender's rate bulk "
+                          f"notifications may use), got {settings.outbound_bulk_share!r}")
 
 
 def _local_twilio_credentials(secret_key: str) -> tuple[str, str]:
@@ -226,8 +243,13 @@ def load_settings(environ: Mapping[str, str] | None = None, instance_path: str |
         trusted_proxies=parse_int(env.get("TRUSTED_PROXIES"), 0),
         cookie_secure=parse_bool(env.get("SESSION_COOKIE_SECURE"),
                                  (env.get("PUBLIC_BASE_URL") or "").startswith("https://")),
+        outbound_text_per_second=parse_float(env.get("OUTBOUND_TEXT_PER_SECOND"), 10.0),
+        outbound_media_per_second=parse_float(env.get("OUTBOUND_MEDIA_PER_SECOND"), 1.5),
+        outbound_account_per_second=parse_float(env.get("OUTBOUND_ACCOUNT_PER_SECOND"), 2000.0),
+        outbound_bulk_share=parse_float(env.get("OUTBOUND_BULK_SHARE"), 0.8),
     )
     _check_deadlines(settings)
+    _check_pacing(settings)
     if settings.simulator_enabled and not local_mode:
         raise ConfigError("SIMULATOR_ENABLED is for development without Twilio credentials: unset it "
                           "(admins preview drafts from the console without it)")

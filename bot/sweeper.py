@@ -65,15 +65,15 @@ def _inbound(now: datetime) -> int:
 def _outbound(now: datetime) -> int:
     s, session = current_app.config["SETTINGS"], db.session()
     grace, backoff = timedelta(seconds=s.sweep_grace), timedelta(seconds=max(s.outbound_retry_intervals, default=0))
-    ids = list(session.scalars(
-        select(OutboundMessage.id)
+    rows = session.execute(
+        select(OutboundMessage.id, OutboundMessage.in_reply_to_id.is_(None) & OutboundMessage.agent_id.is_(None))
         .where(((OutboundMessage.status == S.PENDING) & (OutboundMessage.updated_at < now - grace))
                | (OutboundMessage.status.in_([S.RETRYING, S.UNKNOWN]) & (OutboundMessage.updated_at <= now - grace - backoff)))
         .order_by(OutboundMessage.id).limit(BATCH)
-    ))
+    ).all()
     session.close()
-    waiting = dispatch.waiting_jobs(queues.OUTBOUND)
-    return sum(1 for i in ids if dispatch.enqueue_outbound(i, waiting))
+    waiting = dispatch.waiting_sends()  # queued, or delayed until their pacing slot or backoff
+    return sum(1 for i, bulk in rows if dispatch.enqueue_outbound(i, waiting, bulk=bool(bulk)))
 
 
 def _cases(now: datetime) -> int:
@@ -147,7 +147,7 @@ def _conversation(conversation_id: int, now: datetime) -> str:
         except RedisError:
             log.warning("citizen lock for conversation_id=%s not released; it expires", conversation_id)
     if outbound_id:
-        dispatch.enqueue_outbound(outbound_id)
+        dispatch.enqueue_outbound(outbound_id, bulk=True)  # a reminder: nobody is waiting for it
     pending = session.scalar(select(func.min(InboundMessage.id)).where(
         InboundMessage.citizen_id == citizen_id, InboundMessage.status == InboundStatus.RECEIVED))
     session.close()

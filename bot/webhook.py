@@ -7,14 +7,18 @@ citizens, answered at the address they wrote from.
 """
 from __future__ import annotations
 
+import functools
 import logging
 
 from flask import Blueprint, Flask, Response, current_app, request
-from sqlalchemy import select
+from redis.exceptions import RedisError
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from twilio.request_validator import RequestValidator
 
 from handlers import phones
+from bot import dispatch, metrics, pacing, queues
 from bot.dispatch import enqueue_inbound
 from storage import db
 from storage.models import Citizen, InboundMessage, InboundStatus, MessageStatusEvent, OutboundMessage, OutboundStatus, utcnow
@@ -83,7 +87,8 @@ def _find(session, sender: phones.Sender) -> Citizen | None:
 
 
 def _citizen(session, sender: phones.Sender, form) -> Citizen:
-    """Get or create the citizen for a number or a WhatsApp user id; safe when two first messages race."""
+    """Get or create the citizen for a number and a WhatsApp user id both known (rare); safe when two
+    first messages race."""
     citizen = _find(session, sender)
     if citizen is None:
         try:
@@ -102,7 +107,42 @@ def _citizen(session, sender: phones.Sender, form) -> Citizen:
     citizen.wa_id = (form.get("WaId") or citizen.wa_id or "")[:32] or None
     citizen.profile_name = (form.get("ProfileName") or citizen.profile_name or "")[:256] or None
     citizen.last_inbound_at = utcnow()
+    session.flush()
     return citizen
+
+
+@functools.cache
+def _statements(dialect: str) -> tuple:
+    """The webhook's three statements, built once per process (building them costs more than running them):
+    the citizen upserted by number, by WhatsApp user id, and the message stored unless its MessageSid is."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    citizens, messages = Citizen.__table__, InboundMessage.__table__
+
+    def upsert(column):
+        statement = insert(citizens)
+        keep = statement.excluded
+        return statement.on_conflict_do_update(
+            index_elements=[column],
+            set_={"wa_id": func.coalesce(keep.wa_id, citizens.c.wa_id),
+                  "profile_name": func.coalesce(keep.profile_name, citizens.c.profile_name),
+                  "last_inbound_at": keep.last_inbound_at},
+        ).returning(citizens.c.id)
+
+    store = insert(messages).on_conflict_do_nothing(index_elements=[messages.c.message_sid]).returning(messages.c.id)
+    return upsert(citizens.c.phone), upsert(citizens.c.wa_user_id), store
+
+
+def _citizen_id(session, sender: phones.Sender, form) -> int:
+    """The citizen's id, the row created or brought up to date in one statement (INSERT … ON CONFLICT)
+    when the sender is known by one id, as nearly always."""
+    if sender.phone and sender.user_id:
+        return _citizen(session, sender, form).id
+    by_phone, by_user_id, _store = _statements(session.get_bind().dialect.name)
+    now = utcnow()
+    return session.scalar(by_phone if sender.phone else by_user_id, {
+        "phone": sender.phone, "wa_user_id": sender.user_id, "created_at": now, "last_inbound_at": now,
+        "wa_id": (form.get("WaId") or "")[:32] or None, "profile_name": (form.get("ProfileName") or "")[:256] or None,
+    })
 
 
 def _clean(text: str) -> str:
@@ -118,13 +158,8 @@ def inbound():
         log.warning("inbound refused: MessageSid missing or malformed")
         return refuse(400, "MessageSid is required (at most 64 characters)")
 
-    session = db.session()
-    if session.scalar(select(InboundMessage.id).where(InboundMessage.message_sid == sid)) is not None:
-        log.info("inbound duplicate message_sid=%s ignored (Twilio retry)", sid)
-        return twiml()
-
     declared, media = _media(form)
-    message = InboundMessage(
+    values = dict(
         message_sid=sid,
         sender=(form.get("From") or "")[:256],
         to_number=(form.get("To") or "")[:64] or None,
@@ -135,30 +170,31 @@ def inbound():
     )
     problem = None
     try:
-        sender = phones.sender(message.sender, form.get("ExternalUserId"))
+        sender = phones.sender(values["sender"], form.get("ExternalUserId"))
     except phones.NotWhatsApp:
         problem = "From must be a WhatsApp address (whatsapp:+<country><number> or a WhatsApp user id)"
     except phones.InvalidNumber:
         problem = "From is not a valid phone number (nor a WhatsApp user id)"
     if problem:
-        message.status, message.reject_reason = InboundStatus.REJECTED, problem
+        values.update(status=InboundStatus.REJECTED, reject_reason=problem)
 
-    try:
-        if problem is None:
-            message.citizen = _citizen(session, sender, form)
-        session.add(message)
-        session.commit()
-    except IntegrityError:  # the same MessageSid stored by a concurrent retry
+    # One transaction: the citizen (upsert) and the message; a MessageSid already stored (Twilio retried)
+    # inserts nothing, and then nothing of this request is kept.
+    session = db.session()
+    citizen_id = None if problem else _citizen_id(session, sender, form)
+    message_id = session.scalar(_statements(session.get_bind().dialect.name)[2], {"citizen_id": citizen_id, **values})
+    if message_id is None:
         session.rollback()
-        log.info("inbound duplicate message_sid=%s ignored (concurrent retry)", sid)
+        log.info("inbound duplicate message_sid=%s ignored (Twilio retry)", sid)
         return twiml()
+    session.commit()
 
     if problem:
-        log.warning("inbound message id=%s kept but rejected: %s", message.id, problem)
+        log.warning("inbound message id=%s kept but rejected: %s", message_id, problem)
         return refuse(400, problem)
 
-    log.info("inbound stored id=%s citizen_id=%s media=%d", message.id, message.citizen_id, len(media))
-    enqueue_inbound(message.id, message.citizen_id)  # if Redis is away, the sweeper enqueues it later
+    log.info("inbound stored id=%s citizen_id=%s media=%d", message_id, citizen_id, len(media))
+    enqueue_inbound(message_id, citizen_id)  # if Redis is away, the sweeper enqueues it later
     return twiml()
 
 
@@ -170,23 +206,62 @@ def status():
         return refuse(400, "MessageSid and a known MessageStatus are required")
     session = db.session()
     outbound = session.scalar(select(OutboundMessage).where(OutboundMessage.twilio_sid == sid))
+    error_code = (form.get("ErrorCode") or "")[:32] or None
     session.add(
         MessageStatusEvent(
             twilio_sid=sid,
             outbound_id=outbound.id if outbound else None,
             status=new_status,
-            error_code=(form.get("ErrorCode") or None),
+            error_code=error_code,
         )
     )
-    if outbound is not None:
-        current_rank = OutboundStatus.RANK.get(outbound.status, 0)
-        if OutboundStatus.RANK[new_status] > current_rank:
+    too_fast = resend = False
+    # A row being sent again (after a 63018, below) is no longer moved by this message's late callbacks.
+    if outbound is not None and outbound.status not in (*OutboundStatus.SENDABLE, OutboundStatus.SENDING):
+        too_fast = new_status in (OutboundStatus.FAILED, OutboundStatus.UNDELIVERED) and error_code == "63018"
+        if too_fast and outbound.attempts < current_app.config["SETTINGS"].outbound_max_attempts:
+            resend = _put_back(outbound, error_code)  # False: a concurrent callback for it already did
+        elif OutboundStatus.RANK[new_status] > OutboundStatus.RANK.get(outbound.status, 0):
             outbound.status = new_status
-            if form.get("ErrorCode"):
-                outbound.error_code = form["ErrorCode"][:32]
+            if error_code:
+                outbound.error_code = error_code
     session.commit()
+    if too_fast:
+        _send_again(outbound, resend)
     log.info("status callback outbound_id=%s status=%s", outbound.id if outbound else None, new_status)
     return Response("", status=204)
+
+
+def _put_back(outbound: OutboundMessage, error_code: str) -> bool:
+    """Twilio did not deliver it because our sender went too fast (63018): back to ``retrying``, to be sent
+    again (by compare-and-set: of several callbacks for it, one puts it back). With no attempts left it is
+    set aside as ``failed`` like any other failure (the caller's ordinary path)."""
+    moved = db.session().execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id == outbound.id, OutboundMessage.status == outbound.status,
+               OutboundMessage.twilio_sid == outbound.twilio_sid)
+        .values(status=OutboundStatus.RETRYING, error_code=error_code, error_message="rate limit exceeded for channel",
+                updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return moved == 1
+
+
+def _send_again(outbound: OutboundMessage, resend: bool) -> None:
+    """Pause the sender; queue the send again (when put back) for when the pause ends (the sweeper
+    queues it otherwise)."""
+    sender = outbound.sender or current_app.config["SETTINGS"].twilio_whatsapp_number
+    pause = pacing.SENDER_PAUSE_SECONDS
+    try:
+        pause = pacing.slow_down(queues.redis(), sender, pacing.SENDER_PAUSE_SECONDS)
+    except RedisError as exc:
+        log.warning("sender %s not paused (%s)", sender, type(exc).__name__)
+    metrics.incr("outbound_rate_limited_callback")
+    log.warning("outbound id=%s sender=%s: Twilio says 63018 (too fast); %s", outbound.id, sender,
+                f"sent again in {pause:.0f} s" if resend else "not sent again (no attempts left, or already)")
+    if resend:
+        dispatch.enqueue_outbound(outbound.id, bulk=outbound.in_reply_to_id is None and outbound.agent_id is None,
+                                  delay=pause)
 
 
 @bp.errorhandler(OperationalError)

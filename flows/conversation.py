@@ -45,8 +45,10 @@ class Conflict(RuntimeError):
 
 
 def get(session, citizen_id: int) -> Conversation:
-    """The citizen's conversation row, created when missing (safe when two writers race to create it)."""
-    found = session.scalar(select(Conversation).where(Conversation.citizen_id == citizen_id))
+    """The citizen's conversation row as it is in the database now (even when the session already holds
+    an older copy of it), created when missing (safe when two writers race to create it)."""
+    found = session.scalar(select(Conversation).where(Conversation.citizen_id == citizen_id)
+                           .execution_options(populate_existing=True))
     if found is not None:
         return found
     dialect = session.get_bind().dialect.name

@@ -6,13 +6,17 @@ is waited for 30 s at most. Statement parameters (citizens' data) never appear i
 """
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
 from flask import Flask, current_app
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+PING_AFTER_IDLE = 2.0  # seconds
 
 
 def make_engine(url: str) -> Engine:
@@ -29,8 +33,33 @@ def make_engine(url: str) -> Engine:
 
         return engine
     deadlines = "-c statement_timeout=30000 -c lock_timeout=10000 -c idle_in_transaction_session_timeout=300000"
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=10, hide_parameters=True,
-                         connect_args={"connect_timeout": 5, "options": deadlines})
+    engine = create_engine(url, pool_size=5, max_overflow=5, pool_timeout=10, hide_parameters=True,
+                           connect_args={"connect_timeout": 5, "options": deadlines})
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """A pooled connection idle for PING_AFTER_IDLE seconds is pinged before it is handed out, and replaced
+    when the server is gone (restarted, failed over). Unlike pinging at every checkout (``pool_pre_ping``:
+    one more round trip per transaction, a third of a worker's), a busy process pings nearly never; a
+    connection used within the last seconds is as sure as a ping would be."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn, record, _proxy):
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is not None and time.monotonic() - idle_since < PING_AFTER_IDLE:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError("ping failed") from exc
+        if not alive:
+            raise DisconnectionError("ping failed")
 
 
 class Database:

@@ -80,3 +80,35 @@ def search_audited(digest: str) -> str:
     """This staff member's search (an HMAC of who, what and which filters: never the term) was audited
     a moment ago; the queue's refreshes do not write it again."""
     return f"{PREFIX}search-audited:{digest}"
+
+
+# Pacing of sends to Twilio (bot.pacing). ``sender`` is our own business number (``whatsapp:+…``), never
+# a citizen's. Each bucket holds the earliest time (µs, Redis' clock) its next message may go; it
+# expires soon after that time passes.
+def pacing_sender(sender: str) -> str:
+    """Every message from this sender (the text rate)."""
+    return f"{PREFIX}pacing:sender:{sender}"
+
+
+def pacing_media(sender: str) -> str:
+    """Messages with media from this sender (the media rate, on top of the text rate)."""
+    return f"{PREFIX}pacing:media:{sender}"
+
+
+def pacing_bulk(sender: str) -> str:
+    """Bulk notifications from this sender (their share of the sender's rate)."""
+    return f"{PREFIX}pacing:bulk:{sender}"
+
+
+PACING_ACCOUNT = PREFIX + "pacing:account"  # every message of the Twilio account (its ceiling)
+PACING_ACCOUNT_PAUSE = PREFIX + "pacing:pause:account"  # set after Twilio's 63017: nothing goes until it expires
+
+
+def pacing_pause(sender: str) -> str:
+    """Set after a 429 / 63018 for this sender: nothing goes from it until the key expires."""
+    return f"{PREFIX}pacing:pause:{sender}"
+
+
+def pacing_reply_waiting(sender: str) -> str:
+    """A reply to a citizen is waiting for this sender's next slot: bulk notifications wait (short-lived)."""
+    return f"{PREFIX}pacing:reply-waiting:{sender}"

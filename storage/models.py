@@ -12,7 +12,9 @@ Outbound message states::
     pending ──> sending ──> queued ──> sent ──> delivered ──> read     (Twilio's callbacks move
        ^           │ │                    └──> undelivered / failed    it forward from queued)
        │           │ └─(timeout or crash: did Twilio get it?)──> unknown ──(reconcile)──> queued | sending
-       └─ retrying <┘ (5xx / 429: certainly not sent; RQ retries with backoff)
+       └─ retrying <┘ (5xx / 429 / 63018: certainly not sent; RQ retries with backoff)
+              ^
+              └── failed / undelivered with 63018 (Twilio's callback: the sender's rate was exceeded; attempts left)
     any transient state ──(attempts exhausted / 4xx from Twilio)──> error
     pending ──(local mode: no Twilio credentials)──> local          (shown in the simulator's outbox)
 """
@@ -153,6 +155,9 @@ class OutboundMessage(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     sent_at: Mapped[datetime | None]
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))  # written by an agent in the console
+    # Our business number it goes out from (``whatsapp:+…``), set when it is claimed for sending; None:
+    # not yet, it will go from the default sender (TWILIO_WHATSAPP_NUMBER). Paced and counted per sender.
+    sender: Mapped[str | None] = mapped_column(String(64))
 
     citizen: Mapped[Citizen] = relationship()
 

@@ -13,7 +13,7 @@ import pytest
 from bot.console import charts, stats
 from storage import db
 from storage.cases import Case, CaseStatus
-from storage.models import Citizen, utcnow
+from storage.models import Citizen, OutboundMessage, utcnow
 from storage.staff import Satisfaction
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
@@ -276,3 +276,25 @@ def test_csv_export_one_row_per_case_without_personal_data(console_app):
     assert first["created_at"].endswith("+07:00")
     for secret in (PHONE, PHONE.lstrip("+"), NIK, CARD, "Ibu Sari", "RSUD Kota", "diminta bayar"):
         assert secret not in body
+
+
+def test_dashboard_shows_the_send_backlog_per_sender(console_app):
+    now = utcnow()
+    with console_app.app_context():
+        s = db.session()
+        person = Citizen(phone=PHONE, profile_name="Ibu Sari")
+        s.add_all([OutboundMessage(citizen=person, body="Kasus Anda disetujui",
+                                   created_at=now - timedelta(minutes=3, seconds=20)),
+                   OutboundMessage(citizen=person, body="Halo", status="retrying",
+                                   created_at=now - timedelta(seconds=20)),
+                   OutboundMessage(citizen=person, body="Halo", status="queued", created_at=now - timedelta(hours=5)),
+                   OutboundMessage(citizen=person, body="Halo", sender="whatsapp:+6281100000001",
+                                   status="unknown", created_at=now - timedelta(hours=2, minutes=5))])
+        s.commit()
+    page = login(console_app, "supervisor").get("/console/dashboard").get_data(as_text=True)
+    section = page[page.index('id="send-backlog"'):]
+    section = section[:section.index("</section>")]
+    assert "Antrean kirim per nomor pengirim" in section and "Pesan menunggu" in section and "Tertua" in section
+    assert "<td>+14155238886</td><td>2</td><td>3 menit</td>" in section
+    assert "<td>+6281100000001</td><td>1</td><td>2 jam 5 menit</td>" in section
+    assert PHONE not in section and "Halo" not in section

@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from bot import pacing
 from bot.outbound import TransientSendError, send_outbound
-from storage import db
+from storage import db, keys
 from storage.models import Citizen, OutboundMessage
 from tests.conftest import wait_for
 
@@ -49,12 +50,17 @@ def test_500_then_201_sends_once_with_the_retry_done_by_a_real_rq_worker(app, re
     assert len(posts) == 3
 
 
-def test_429_is_retried(app, reply_id, twilio):
+def test_429_is_retried_once_the_paused_sender_may_send_again(app, reply_id, twilio, redis_conn):
     twilio.throttle_next(1)
     assert isinstance(attempt(app, reply_id), TransientSendError)
     assert row(app, reply_id).status == "retrying" and row(app, reply_id).error_code == "20429"
+    pause = keys.pacing_pause(app.config["SETTINGS"].twilio_whatsapp_number)
+    assert 0 < redis_conn.pttl(pause) <= pacing.SENDER_PAUSE_SECONDS * 1000
+    assert attempt(app, reply_id) == "deferred"  # the sender is paused: not sent, the attempt not counted
+    assert (row(app, reply_id).status, row(app, reply_id).attempts) == ("retrying", 1)
+    redis_conn.delete(pause)  # the pause is over
     assert attempt(app, reply_id) == "queued"
-    assert len(twilio.messages) == 1
+    assert len(twilio.messages) == 1 and row(app, reply_id).attempts == 2
 
 
 def test_a_4xx_refusal_is_final_and_visible(app, reply_id, twilio):

@@ -81,3 +81,18 @@ def test_the_three_ways_of_writing_a_mobile_number_agree(subscriber):
 
 def test_mask_keeps_only_the_ends():
     assert phones.mask("+6281234567890") == "+62*******7890"
+
+
+def test_outbound_pacing_settings_are_typed_and_checked_at_start_up(tmp_path):
+    defaults = load_settings({"SECRET_KEY": KEY}, str(tmp_path))
+    assert (defaults.outbound_text_per_second, defaults.outbound_media_per_second,
+            defaults.outbound_account_per_second, defaults.outbound_bulk_share) == (10.0, 1.5, 2000.0, 0.8)
+    s = load_settings({"SECRET_KEY": KEY, "OUTBOUND_TEXT_PER_SECOND": "50", "OUTBOUND_MEDIA_PER_SECOND": "2.5",
+                       "OUTBOUND_ACCOUNT_PER_SECOND": "100", "OUTBOUND_BULK_SHARE": "1"}, str(tmp_path))
+    assert (s.outbound_text_per_second, s.outbound_media_per_second, s.outbound_account_per_second,
+            s.outbound_bulk_share) == (50.0, 2.5, 100.0, 1.0)
+    for name, value in (("OUTBOUND_TEXT_PER_SECOND", "0"), ("OUTBOUND_MEDIA_PER_SECOND", "-1"),
+                        ("OUTBOUND_ACCOUNT_PER_SECOND", "nan"), ("OUTBOUND_TEXT_PER_SECOND", "cepat"),
+                        ("OUTBOUND_BULK_SHARE", "0"), ("OUTBOUND_BULK_SHARE", "1.5")):
+        with pytest.raises(ConfigError, match="OUTBOUND_|expected a number"):
+            load_settings({"SECRET_KEY": KEY, name: value}, str(tmp_path))

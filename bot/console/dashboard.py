@@ -55,6 +55,27 @@ def id_number(value, places: int = 1) -> str:
     return f"{value:.{places}f}".replace(".", ",")
 
 
+def age_words(seconds: float) -> str:
+    """An age as staff say it: 'kurang dari 1 menit', '3 menit', '2 jam 5 menit', '1 hari 3 jam'."""
+    minutes = max(int(seconds // 60), 0)
+    if minutes < 1:
+        return "kurang dari 1 menit"
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [f"{days} hari"] if days else []
+    parts += [f"{hours} jam"] if hours else []
+    parts += [f"{minutes} menit"] if minutes and not days else []
+    return " ".join(parts)
+
+
+def send_backlog() -> list[dict]:
+    """Messages waiting to go out, per sender (our WhatsApp number, shown without the channel prefix)."""
+    default = current_app.config["SETTINGS"].twilio_whatsapp_number
+    return [{"number": row["sender"].removeprefix("whatsapp:"), "waiting": row["waiting"],
+             "oldest": age_words(row["oldest_seconds"]) if row["waiting"] else "–"}
+            for row in metrics.outbound_backlog(db.session(), default)]
+
+
 def service_order(services, titles: dict[str, str]) -> list[str]:
     """The menu's order, then any service no longer in the menu."""
     return [s for s in titles if s in services] + sorted(set(services) - set(titles))
@@ -96,7 +117,7 @@ def dashboard():
     order = service_order(data["volume"]["services"], titles)
     return render_template("dashboard.html", data=data, charts=_charts(data, titles, order), periods=PERIODS,
                            service_titles=titles, service_order=order, fmt=id_number,
-                           failures=metrics.failure_counts(db.session()),
+                           failures=metrics.failure_counts(db.session()), backlog=send_backlog(),
                            open_total=sum(b["count"] for b in data["open_by_age"]))
 
 
