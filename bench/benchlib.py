@@ -1,4 +1,7 @@
-"""Shared plumbing for the system benchmarks (webhook_ack, end_to_end, case_to_queue).
+"""Shared plumbing for the system benchmarks (webhook_ack, end_to_end, case_to_queue, scale_out).
+
+The load driver and the fake Twilio are in benchdriver.py, CPU accounting in benchcpu.py, the
+exactly-once / per-citizen order check in benchcheck.py.
 
 A `Stack` owns everything a benchmark starts: its own PostgreSQL database (created, migrated and
 loaded with the demo registry, dropped at the end), its own Redis database index (flushed at start
@@ -33,6 +36,7 @@ sys.path.insert(0, str(REPO))  # tests.twilio_fake, bench.nlu_bench
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
 PG_APP = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
 INBOUND_PATH = "/whatsapp/inbound"
+RAISED_TEXT_PER_SECOND = 1000  # replies/s the app may hand to Twilio in the benchmarks (see Stack.env)
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -84,15 +88,39 @@ def table(headers: list[str], rows: list[list]) -> str:
     return "\n".join([line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in cells[1:]])
 
 
-def meta() -> dict:
+def git_head(repo: Path = REPO) -> str:
+    """The checked-out commit (short), read from .git without running git (which may take the
+    index lock while colleagues work in the same tree)."""
+    git = repo / ".git"
+    if git.is_file():  # a linked work tree: "gitdir: <path>"
+        git = Path(git.read_text().split(":", 1)[1].strip())
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                                text=True, timeout=10).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                                    capture_output=True, text=True, timeout=10).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        commit, dirty = "unknown", None
-    return {"date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "git_commit": commit,
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head[:7]
+        ref = head[5:]
+        common = Path((git / "commondir").read_text().strip()) if (git / "commondir").exists() else Path(".")
+        common = common if common.is_absolute() else git / common
+        for base in (git, common):
+            if (base / ref).exists():
+                return (base / ref).read_text().strip()[:7]
+        packed = (common / "packed-refs").read_text().splitlines()
+        return next(line.split()[0][:7] for line in packed if line.endswith(" " + ref))
+    except (OSError, StopIteration, IndexError):
+        return "unknown"
+
+
+def meta() -> dict:
+    """Date, commit, machine. `worktree_dirty` comes from `git --no-optional-locks status` (no index
+    lock), unless BENCH_NO_GIT=1."""
+    dirty = None
+    if os.environ.get("BENCH_NO_GIT") != "1":
+        try:
+            dirty = bool(subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"],
+                                        cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip())
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return {"date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "git_commit": git_head(),
             "worktree_dirty": dirty, "cores": os.cpu_count(), "machine": platform.machine(),
             "python": platform.python_version()}
 
@@ -204,7 +232,8 @@ class Stack:
     def database_url(self) -> str:
         return PG_APP.format(db=self.db_name)
 
-    def env(self, **extra: str) -> dict[str, str]:
+    def env(self, app_pacing: bool = False, **extra: str) -> dict[str, str]:
+        """The app's environment; `app_pacing`: keep the app's own pace of replies to Twilio."""
         env = dict(os.environ)
         env.update({
             "SECRET_KEY": "bench-" + "k" * 40, "DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
@@ -217,6 +246,11 @@ class Stack:
             "TWILIO_CONTENT_SID_CASE_UPDATE": "HX" + "5e" * 16, "TWILIO_CONTENT_SID_SATISFACTION": "HX" + "6f" * 16,
             "MEDIA_KEYS": "b1:YmVuY2gtbWVkaWEta2V5LTAxMjM0NTY3ODlhYmNkZWY=",  # 32 bytes, the benchmarks' own
         })
+        # The app paces replies to Twilio's default 10 msg/s per WhatsApp sender (bot/pacing.py), and every
+        # reply here comes from one sender: raised so that the benchmarks measure the app, not the pacing
+        # (an OUTBOUND_TEXT_PER_SECOND in the environment wins).
+        if not app_pacing:
+            env.setdefault("OUTBOUND_TEXT_PER_SECOND", str(RAISED_TEXT_PER_SECOND))
         env.update(extra)
         return env
 
@@ -242,29 +276,24 @@ class Stack:
 
     def stop(self, proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
         """Stop one child and its process group (it is a session leader we created)."""
-        if proc.poll() is None:
+        self.stop_many([proc], sig, timeout)
+
+    def stop_many(self, procs: list[subprocess.Popen], sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+        """Signal every group first, then wait for each (SIGKILL after `timeout` s): N workers finishing
+        their current job stop in parallel."""
+        for proc in procs:
+            _killpg(proc.pid, sig if proc.poll() is None else signal.SIGKILL)  # leader gone: its group may remain
+        deadline = time.monotonic() + timeout
+        for proc in procs:
             try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout)
+                proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                _killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
-        else:  # leader gone: its group may still hold children
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        self.procs = [(n, p) for n, p in self.procs if p is not proc]
+        self.procs = [(n, p) for n, p in self.procs if p not in procs]
 
     def stop_all(self) -> None:
-        for _name, proc in reversed(list(self.procs)):
-            self.stop(proc)
+        self.stop_many([p for _name, p in reversed(self.procs)])
 
     def log_tail(self, name: str, n: int = 3000) -> str:
         p = self.log_dir / f"{name}.log"
@@ -306,7 +335,8 @@ class Stack:
         wait_http(self.public_base_url + "/healthz", 60, proc, name)
         return proc
 
-    def start_worker(self, name: str, worker_class: str = "simple", profile_to: str | None = None) -> subprocess.Popen:
+    def start_worker(self, name: str, worker_class: str = "simple", profile_to: str | None = None,
+                     app_pacing: bool = False) -> subprocess.Popen:
         """`flask --app bot worker --no-sweeper` (RQ SimpleWorker), or the forking rq.Worker via
         bench/fork_worker.py; optionally under pyinstrument (session file `profile_to`)."""
         if worker_class == "simple":
@@ -319,34 +349,65 @@ class Stack:
             argv = [str(VENV / "pyinstrument"), "-r", "pyinstrument.renderers.session.SessionRenderer", "-o", profile_to, "--interval", "0.001"] + target
         else:
             argv = [str(VENV / "python")] + target
-        return self.start(name, argv)
+        return self.start(name, argv, env=self.env(app_pacing=app_pacing))
 
-    def wait_workers(self, n: int, timeout: float = 60) -> None:
-        """Until n RQ workers are registered in our Redis db."""
+    def wait_workers(self, n: int, timeout: float = 60, procs: list[subprocess.Popen] | None = None) -> None:
+        """Until n RQ workers are registered in our Redis db (only those run by `procs` when given: a
+        worker killed earlier may still be registered)."""
         from rq import Worker
 
         conn = self._redis()
+        groups = {p.pid for p in procs} if procs else None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if len(Worker.all(connection=conn)) >= n:
+            if len(self._workers(Worker.all(connection=conn), groups)) >= n:
                 return
             for name, p in self.procs:
                 if p.poll() is not None:
                     raise RuntimeError(f"{name} exited ({p.returncode}):\n{self.log_tail(name)}")
             time.sleep(0.2)
-        raise RuntimeError(f"only {len(Worker.all(connection=conn))} of {n} workers registered in {timeout}s")
+        raise RuntimeError(f"only {len(self._workers(Worker.all(connection=conn), groups))} of {n} workers registered in {timeout}s")
+
+    @staticmethod
+    def _workers(workers: list, groups: set[int] | None) -> list:
+        return workers if groups is None else [w for w in workers if _pgid(w.pid) in groups]
+
+    def _queues(self) -> list:
+        """Every RQ queue a job was ever put on in our Redis db (RQ registers them), whatever the
+        app names them."""
+        from rq import Queue
+
+        return Queue.all(connection=self._redis())
 
     def queue_lengths(self) -> dict[str, int]:
-        from rq import Queue
-
-        conn = self._redis()
-        return {q: len(Queue(q, connection=conn)) for q in ("inbound", "outbound", "backoffice")}
+        return {q.name: len(q) for q in self._queues()}
 
     def failed_jobs(self) -> int:
-        from rq import Queue
+        return sum(q.failed_job_registry.count for q in self._queues())
 
-        conn = self._redis()
-        return sum(Queue(q, connection=conn).failed_job_registry.count for q in ("inbound", "outbound", "backoffice"))
+    def pending_jobs(self) -> int:
+        """Jobs not finished yet: waiting, running, or scheduled (a retry after its backoff)."""
+        return sum(len(q) + q.started_job_registry.count + q.scheduled_job_registry.count for q in self._queues())
+
+    def pg_sessions(self) -> dict[str, int]:
+        """Connections opened so far per database of the server (pg_stat_database.sessions,
+        PostgreSQL >= 14; our count includes this query's own connection)."""
+        rows = self.sql("select datname, sessions from pg_stat_database where datname is not null")
+        return {name: int(n or 0) for name, n in rows}
+
+
+def _pgid(pid: int | None) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except (ProcessLookupError, TypeError):  # gone, or no pid recorded yet
+        return None
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def nlu_model() -> str:
@@ -359,226 +420,3 @@ def nlu_model() -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-# ----------------------------------------------------------------------------- conversations driver
-class Record:
-    __slots__ = ("sender", "body", "t0", "status", "reply_at", "reply_body", "phase")
-
-    def __init__(self, sender: int, body: str, phase: str):
-        self.sender, self.body, self.phase = sender, body, phase
-        self.t0 = self.reply_at = None
-        self.status = None
-        self.reply_body = None
-
-
-class Driver:
-    """Citizens talking to the bot over loopback: signed webhooks to gunicorn, replies observed in a
-    local Twilio-compatible server (tests/twilio_fake.FakeTwilio, run in this process) at the moment
-    it records each created message (`created_at`, time.time()).
-
-    One message in flight per citizen (a citizen waits for the answer); a citizen becomes available
-    again `cooldown` s after its first reply, so that any second reply cannot be taken for the next."""
-
-    def __init__(self, stack: Stack, scripts: list[list[str]], post_threads: int = 16, reply_timeout: float = 30,
-                 cooldown: float = 0.3, phone_base: int = 81200000000):
-        import threading
-        from concurrent.futures import ThreadPoolExecutor
-
-        import logging
-
-        from tests.twilio_fake import FakeTwilio
-
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
-        driver = self
-
-        class RecordingTwilio(FakeTwilio):
-            def _create(self, form):
-                msg = super()._create(form)
-                driver._on_create(msg)
-                return msg
-
-        self.twilio = RecordingTwilio(stack.twilio_sid, stack.twilio_token, "127.0.0.1", 0).start()
-        stack.twilio_api_base = self.twilio.base_url
-        self.stack, self.scripts = stack, scripts
-        self.phones = [phone(i, phone_base) for i in range(len(scripts))]
-        self.addr = {f"whatsapp:{p}": i for i, p in enumerate(self.phones)}
-        self.step = [0] * len(scripts)
-        self.inflight: dict[int, Record] = {}
-        self.done: list[Record] = []
-        self.completions: list[tuple[float, int]] = []  # (available_at, sender)
-        self.lock = threading.Lock()
-        self.reply_timeout, self.cooldown = reply_timeout, cooldown
-        self.pool = ThreadPoolExecutor(post_threads, thread_name_prefix="post")
-        self._local = threading.local()
-        self.signer = None  # set when the web server's URL is known (start())
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        self.twilio.stop()
-
-    def _session(self):
-        import requests
-
-        if not hasattr(self._local, "s"):
-            self._local.s = requests.Session()
-        return self._local.s
-
-    def _on_create(self, msg: dict) -> None:
-        sender = self.addr.get(msg.get("To"))
-        if sender is None:
-            return
-        with self.lock:
-            rec = self.inflight.get(sender)
-            if rec is not None and rec.t0 is not None and rec.reply_at is None and msg["created_at"] >= rec.t0:
-                rec.reply_at, rec.reply_body = msg["created_at"], msg.get("Body")
-                del self.inflight[sender]
-                self.done.append(rec)
-                self.completions.append((msg["created_at"] + self.cooldown, sender))
-
-    def _post(self, rec: Record) -> None:
-        import requests
-
-        if self.signer is None:
-            self.signer = Signer(self.stack.public_base_url, self.stack.twilio_token)
-        form = inbound_form(self.phones[rec.sender], rec.body, name=f"Warga {rec.sender}")
-        body, sig = self.signer.sign(form)  # signing is the client's cost: before t0
-        headers = {"X-Twilio-Signature": sig, "Content-Type": "application/x-www-form-urlencoded"}
-        rec.t0 = time.time()
-        try:
-            r = self._session().post(self.signer.url, data=body, headers=headers, timeout=15)
-            rec.status = r.status_code
-        except requests.RequestException as e:
-            rec.status = type(e).__name__
-        if rec.status != 200:
-            with self.lock:
-                if self.inflight.get(rec.sender) is rec:
-                    del self.inflight[rec.sender]
-                    self.done.append(rec)
-                    self.completions.append((time.time() + self.cooldown, rec.sender))
-
-    def send(self, sender: int, phase: str) -> Record:
-        script = self.scripts[sender]
-        rec = Record(sender, script[self.step[sender] % len(script)], phase)
-        self.step[sender] += 1
-        with self.lock:
-            self.inflight[sender] = rec
-        self.pool.submit(self._post, rec)
-        return rec
-
-    def wait_reply(self, rec: Record, timeout: float | None = None) -> bool:
-        deadline = time.monotonic() + (timeout or self.reply_timeout)
-        while time.monotonic() < deadline:
-            if rec.reply_at is not None or (rec.status is not None and rec.status != 200):
-                return rec.reply_at is not None
-            time.sleep(0.005)
-        return False
-
-    def run_load(self, phase: str, senders: list[int], duration: float, warmup: float, concurrency: int | None = None,
-                 rate: float | None = None, drain: float = 30, stop=None) -> dict:
-        """Closed loop (`concurrency` messages in flight) or open loop (`rate` msg/s, fixed interval) for
-        `duration` s (or until the `stop` event is set); statistics over messages sent after `warmup` s.
-        Then waits up to `drain` s."""
-        import collections
-
-        assert (concurrency is None) != (rate is None)
-        idle = collections.deque(senders)
-        mine = set(senders)
-        skipped = timeouts = 0
-        start = time.time()
-        end = start + duration
-        next_at = start
-        sent = 0
-        while True:
-            now = time.time()
-            with self.lock:  # citizens whose reply came back are available again after the cooldown
-                ready = [c for c in self.completions if c[0] <= now and c[1] in mine]
-                if ready:
-                    self.completions = [c for c in self.completions if not (c[0] <= now and c[1] in mine)]
-                stale = [r for r in self.inflight.values() if r.sender in mine and r.t0 and now - r.t0 > self.reply_timeout]
-                for r in stale:  # no reply in time: counted, the citizen is retired
-                    del self.inflight[r.sender]
-                    r.status = "no_reply"
-                    self.done.append(r)
-                    timeouts += 1
-                in_flight = sum(1 for s in self.inflight if s in mine)
-            idle.extend(s for _, s in ready)
-            if stop is not None and stop.is_set() and now < end:
-                end = now
-                duration = max(now - start, warmup + 1)
-            if now >= end:
-                if in_flight == 0 or now >= end + drain:
-                    break
-                time.sleep(0.01)
-                continue
-            if concurrency is not None:
-                while in_flight < concurrency and idle:
-                    self.send(idle.popleft(), phase)
-                    in_flight += 1
-                    sent += 1
-                time.sleep(0.002)
-            else:
-                while next_at <= now:
-                    next_at += 1.0 / rate
-                    if idle:
-                        self.send(idle.popleft(), phase)
-                        sent += 1
-                    else:
-                        skipped += 1
-                time.sleep(min(0.002, max(0.0, next_at - time.time())))
-        left = [r for r in self.inflight.values() if r.sender in mine]
-        t_meas = start + warmup
-        recs = [r for r in self.done if r.phase == phase and r.t0 and r.t0 >= t_meas and r.t0 < end]
-        lat = [(r.reply_at - r.t0) * 1000 for r in recs if r.reply_at]
-        replies_in_window = sum(1 for r in self.done if r.phase == phase and r.reply_at and t_meas <= r.reply_at < end)
-        errors = sum(1 for r in recs if r.status not in (200,) and r.status != "no_reply")
-        return {
-            "phase": phase, "mode": "closed" if concurrency else "open", "concurrency": concurrency, "rate": rate,
-            "duration_s": duration, "warmup_s": warmup, "sent": sent, "measured": len(recs),
-            "throughput_msg_s": replies_in_window / (duration - warmup),
-            "p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "p99_ms": pct(lat, 99), "max_ms": max(lat) if lat else None,
-            "errors": errors, "no_reply": timeouts, "skipped_no_idle_sender": skipped, "left_in_flight": len(left),
-        }
-
-
-# ----------------------------------------------------------------------------- CPU accounting
-def cpu_snapshot(stack: Stack) -> dict[str, float]:
-    """CPU seconds (user+system) so far of: each of our process groups by name prefix (web, worker,
-    rasa), PostgreSQL backends, Redis, and this process (load driver + fake Twilio). Reads /proc only."""
-    tick = os.sysconf("SC_CLK_TCK")
-    groups = {p.pid: name.split("-")[0] for name, p in stack.procs}
-    out: dict[str, float] = {}
-    me = os.getpid()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        comm = raw[raw.index("(") + 1:raw.rindex(")")]
-        fields = raw[raw.rindex(")") + 2:].split()
-        pgrp, secs = int(fields[2]), (int(fields[11]) + int(fields[12])) / tick
-        if pgrp in groups:
-            key = groups[pgrp]
-        elif int(entry) == me:
-            key = "driver+fake_twilio"
-        elif comm.startswith("postgres"):
-            key = "postgres"
-        elif comm.startswith("redis-server"):
-            key = "redis"
-        elif comm == "wrk":
-            key = "wrk"
-        else:
-            continue
-        out[key] = out.get(key, 0.0) + secs
-    with open("/proc/stat") as f:  # whole machine, busy = all but idle and iowait
-        v = [int(x) for x in f.readline().split()[1:]]
-    out["machine_busy_total"] = (sum(v) - v[3] - v[4]) / tick
-    return out
-
-
-def cpu_share(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
-    """% of one core per group between two snapshots (processes that exited meanwhile are missed:
-    short-lived PostgreSQL backends of pool overflow connections, wrk). `machine_busy_total` counts
-    everything on the machine, including other people's processes."""
-    return {k: round(100 * (after.get(k, 0.0) - before.get(k, 0.0)) / seconds, 1) for k in sorted(after)
-            if after.get(k, 0.0) - before.get(k, 0.0) > 0}

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """End-to-end benchmark: signed webhook -> gunicorn (real app, Procfile settings) -> PostgreSQL -> RQ
-(Redis) -> worker(s) -> Rasa NLU (real server, real model) -> reply -> RQ outbound -> Twilio REST call
-to a local Twilio-compatible server (tests/twilio_fake.FakeTwilio, in this process). Latency = time from
+(Redis) -> worker(s) -> Rasa NLU (real server, real model) -> reply -> Twilio REST call (from the
+`outbound` job or the inbound job itself) to a local Twilio-compatible server (tests/twilio_fake.FakeTwilio,
+in this process). Latency = time from
 the POST to the moment the fake records the reply (its `created_at`).
 
 Citizens (--senders, distinct numbers) each wait for the answer before writing again; their messages are
 realistic Indonesian sentences from nlu/tests/heldout.yml (every intent but human_agent, which would
-hand the citizen to an officer and silence the bot), cancellations and menu numbers, cycling:
+hand the citizen to an officer and silence the bot), cancellations and menu numbers, cycling (citizen
+i starting at position i, so that every run sees the same mix):
     sentence (NLU) -> "batal" -> "ya" (NLU outside a flow) -> menu number 2-6 -> sentence (in a flow:
     NLU when not an answer) -> "batal" -> "ya"
 
@@ -19,6 +21,11 @@ For each worker count (--workers 1,2,4, `flask --app bot worker --no-sweeper` = 
 --profile runs one SimpleWorker under pyinstrument through a capacity run and summarises where its
 time goes (NLU HTTP, DB, Twilio HTTP, Redis, app code, RQ overhead, idle).
 
+Each capacity run also reports CPU milliseconds per message answered for each component (web,
+worker, rasa, postgres, redis, the driver + fake Twilio) and their total without the driver
+(bench/benchcpu.py). Each configuration ends with the delivery check (bench/benchcheck.py: every
+message answered exactly once, replies in each citizen's order); a violation makes the exit status 1.
+
     .venv/bin/python bench/end_to_end.py [--workers 1,2,4] [--duration 20] [--profile] [--json PATH]
 """
 from __future__ import annotations
@@ -26,19 +33,28 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import REPO, Driver, Stack, cpu_share, cpu_snapshot, meta, table, write_json  # noqa: E402
+from benchcheck import DeliveryCheck, all_ok, verdict  # noqa: E402
+from benchcpu import APP_COMPONENTS, DRIVER  # noqa: E402
+from benchlib import REPO, VENV, fmt, meta, table, write_json  # noqa: E402
+from benchrun import describe_cpu, measured_load, running_app, worker_pool  # noqa: E402
 from nlu_bench import load_utterances  # noqa: E402
 
 
 def make_scripts(n: int, seed: int = 7) -> list[list[str]]:
+    """Each citizen's cycle of messages, citizen i starting at position i of it: whichever citizens a
+    run reaches, and however many turns each gets, the runs see the same mix of positions (without
+    the shift the first run would send only sentences, the next only "batal", ...)."""
     rng = random.Random(seed)
     sentences = [t for t, intent in load_utterances(REPO / "nlu" / "tests" / "heldout.yml") if intent != "human_agent"]
-    return [[rng.choice(sentences), "batal", "ya", str(rng.randint(2, 6)), rng.choice(sentences), "batal", "ya"]
-            for _ in range(n)]
+    scripts = []
+    for i in range(n):
+        cycle = [rng.choice(sentences), "batal", "ya", str(rng.randint(2, 6)), rng.choice(sentences), "batal", "ya"]
+        shift = i % len(cycle)
+        scripts.append(cycle[shift:] + cycle[:shift])
+    return scripts
 
 
 # ----------------------------------------------------------------------------- profile summary
@@ -92,6 +108,33 @@ def summarise_profile(path: Path, jobs_done: int) -> dict:
             "top_self_time": [{"function": k, "s": v, "pct_of_wall": 100 * v / wall} for k, v in top]}
 
 
+def run_profile(stack, driver, senders: list[int], args) -> dict | None:
+    """One SimpleWorker under pyinstrument through a capacity run; its text report next to the JSON."""
+    import subprocess
+
+    out = Path(args.profile_out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    session = stack.tmp / "worker_profile.pyisession"  # ~70 MB: left in the temp dir, removed
+    proc = stack.start_worker("worker-profiled", "simple", profile_to=str(session))
+    try:
+        stack.wait_workers(1, procs=[proc])
+        check = DeliveryCheck(stack, driver, "profile")
+        cap = driver.run_load("profile", senders, args.profile_duration, 0, concurrency=args.concurrency)
+        verdict = check.finish()
+    finally:
+        stack.stop(proc, timeout=60)  # SIGTERM: RQ's warm shutdown, then pyinstrument writes the session
+    if not session.exists():
+        print("profile: no session written\n" + stack.log_tail("worker-profiled"), file=sys.stderr)
+        return {"check": verdict}
+    profile = summarise_profile(session, driver.answered("profile"))
+    profile.update(throughput_msg_s_under_profiler=cap["throughput_msg_s"], check=verdict)
+    txt = subprocess.run([str(VENV / "pyinstrument"), "--load", str(session), "-r", "text", "--no-color",
+                          "--no-unicode"], capture_output=True, text=True, timeout=120)
+    out.with_suffix(".txt").write_text(txt.stdout)
+    profile["text_report"] = str(out.with_suffix(".txt"))
+    return profile
+
+
 # ----------------------------------------------------------------------------- main
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -120,71 +163,45 @@ def main() -> int:
     results: list[dict] = []
     profile = None
 
-    with Stack(redis_db=args.redis_db) as stack:
-        stack.prepare_db()
-        stack.start_rasa()
-        driver = Driver(stack, make_scripts(args.senders), post_threads=24)
-        try:
-            stack.start_gunicorn("bot:create_app()", name="web")
+    with running_app(make_scripts(args.senders), args.redis_db) as (stack, driver):
+        def run_config(label: str, n: int, worker_class: str, rate: float | None) -> dict:
+            with worker_pool(stack, label, n, worker_class):
+                check = DeliveryCheck(stack, driver, label)
+                cap = measured_load(stack, driver, f"{label}-capacity", senders, args.duration, args.warmup,
+                                    concurrency=args.concurrency)
+                lat = driver.run_load(f"{label}-latency", senders, args.duration, args.warmup,
+                                      rate=rate or cap["throughput_msg_s"] * args.load_factor)
+                verdict = check.finish()
+            print(f"{label}: capacity {cap['throughput_msg_s']:.1f} msg/s (p50 {fmt(cap['p50_ms'], 0)} ms at saturation, "
+                  f"no_reply {cap['no_reply']}, errors {cap['errors']})"
+                  + (f"; at {lat['rate']:.1f} msg/s: p50 {lat['p50_ms']:.0f} p95 {lat['p95_ms']:.0f} "
+                     f"p99 {lat['p99_ms']:.0f} ms" if lat['p50_ms'] else ""), flush=True)
+            print(describe_cpu(f"{label} capacity", cap), flush=True)
+            return {"label": label, "workers": n, "worker_class": worker_class, "capacity": cap, "latency": lat,
+                    "check": verdict, "failed_jobs_total": stack.failed_jobs()}
 
-            def run_config(label: str, n: int, worker_class: str, rate: float | None, do_latency: bool = True) -> dict:
-                procs = [stack.start_worker(f"worker-{label}-{i}", worker_class) for i in range(n)]
-                stack.wait_workers(n)
-                c0, t0 = cpu_snapshot(stack), time.monotonic()
-                cap = driver.run_load(f"{label}-capacity", senders, args.duration, args.warmup, concurrency=args.concurrency)
-                cap["cpu_pct_of_one_core"] = cpu_share(c0, cpu_snapshot(stack), time.monotonic() - t0)
-                lat = None
-                if do_latency:
-                    lat = driver.run_load(f"{label}-latency", senders, args.duration, args.warmup,
-                                          rate=rate or cap["throughput_msg_s"] * args.load_factor)
-                for p in procs:
-                    stack.stop(p)
-                row = {"label": label, "workers": n, "worker_class": worker_class, "capacity": cap, "latency": lat,
-                       "failed_jobs_total": stack.failed_jobs()}
-                print(f"{label}: capacity {cap['throughput_msg_s']:.1f} msg/s (p50 {cap['p50_ms']} ms at saturation, "
-                      f"no_reply {cap['no_reply']}, errors {cap['errors']})"
-                      + (f"; at {lat['rate']:.1f} msg/s: p50 {lat['p50_ms']:.0f} p95 {lat['p95_ms']:.0f} "
-                         f"p99 {lat['p99_ms']:.0f} ms" if lat and lat['p50_ms'] else ""), flush=True)
-                return row
+        rate = args.rate
+        if "simple" in classes:
+            for n in counts:
+                row = run_config(f"simple-{n}", n, "simple", rate)
+                if rate is None:  # fixed from the first (smallest) configuration on
+                    rate = row["latency"]["rate"]
+                results.append(row)
+        if "fork" in classes:
+            if not any(r["workers"] == args.fork_workers and r["worker_class"] == "simple" for r in results):
+                results.append(run_config(f"simple-{args.fork_workers}", args.fork_workers, "simple", rate))
+            results.append(run_config(f"fork-{args.fork_workers}", args.fork_workers, "fork", rate))
+        if args.profile:
+            profile = run_profile(stack, driver, senders, args)
 
-            rate = args.rate
-            if "simple" in classes:
-                for n in counts:
-                    row = run_config(f"simple-{n}", n, "simple", rate)
-                    if rate is None:  # fixed from the first (smallest) configuration on
-                        rate = row["latency"]["rate"]
-                    results.append(row)
-            if "fork" in classes:
-                if not any(r["workers"] == args.fork_workers and r["worker_class"] == "simple" for r in results):
-                    results.append(run_config(f"simple-{args.fork_workers}", args.fork_workers, "simple", rate))
-                results.append(run_config(f"fork-{args.fork_workers}", args.fork_workers, "fork", rate))
+    ok = report(results, profile, args)
+    write_json(args.json, {"benchmark": "end_to_end", **meta(), "params": vars(args), "results": results,
+                           "profile": profile, "checks_ok": ok})
+    return 0 if ok else 1
 
-            if args.profile:
-                out = Path(args.profile_out)
-                out.parent.mkdir(parents=True, exist_ok=True)
-                session = stack.tmp / "worker_profile.pyisession"  # ~70 MB: left in the temp dir, removed
-                proc = stack.start_worker("worker-profiled", "simple", profile_to=str(session))
-                stack.wait_workers(1)
-                before = len(driver.done)
-                cap = driver.run_load("profile", senders, args.profile_duration, 0, concurrency=args.concurrency)
-                replied = sum(1 for r in driver.done[before:] if r.reply_at)
-                stack.stop(proc, timeout=60)  # SIGTERM: RQ's warm shutdown, then pyinstrument writes the session
-                if session.exists():
-                    profile = summarise_profile(session, replied)
-                    profile["throughput_msg_s_under_profiler"] = cap["throughput_msg_s"]
-                    import subprocess
 
-                    from benchlib import VENV
-
-                    txt = subprocess.run([str(VENV / "pyinstrument"), "--load", str(session), "-r", "text",
-                                          "--no-color", "--no-unicode"], capture_output=True, text=True, timeout=120)
-                    out.with_suffix(".txt").write_text(txt.stdout)
-                    profile["text_report"] = str(out.with_suffix(".txt"))
-                else:
-                    print("profile: no session written\n" + stack.log_tail("worker-profiled"), file=sys.stderr)
-        finally:
-            driver.close()
-
+def report(results: list[dict], profile: dict | None, args) -> bool:
+    """Print the tables; True when every delivery check held."""
     rows = []
     for r in results:
         c, lat = r["capacity"], r["latency"] or {}
@@ -192,24 +209,31 @@ def main() -> int:
         rows.append([r["label"], c["throughput_msg_s"], c["throughput_msg_s"] / base, c["p50_ms"], c["p99_ms"],
                      lat.get("rate"), lat.get("p50_ms"), lat.get("p95_ms"), lat.get("p99_ms"),
                      c["errors"] + lat.get("errors", 0), c["no_reply"] + lat.get("no_reply", 0),
-                     lat.get("skipped_no_idle_sender")])
+                     lat.get("skipped_no_idle_sender"), verdict(r["check"])])
     print()
     print(table(["config", "capacity msg/s", "x 1 worker", "sat. p50 ms", "sat. p99 ms", "open rate msg/s",
-                 "p50 ms", "p95 ms", "p99 ms", "errors", "no reply", "skipped"], rows))
+                 "p50 ms", "p95 ms", "p99 ms", "errors", "no reply", "skipped", "exactly-once / order"], rows))
     print(f"(capacity: closed loop, {args.concurrency} citizens in flight; latency: open loop at a fixed rate; "
           f"{args.duration:g}s runs, first {args.warmup:g}s not measured)")
-    if profile:
+    if profile and "wall_s" in profile:
         print(f"\nprofile of one SimpleWorker ({profile['messages_replied']} messages replied, "
               f"{profile['throughput_msg_s_under_profiler']:.1f} msg/s under the profiler, wall {profile['wall_s']:.1f}s, "
               f"cpu {profile['cpu_time_s'] or 0:.1f}s):")
         print(table(["where", "s", "% wall", "% busy"],
                     [[k, profile["seconds"][k], profile["pct_of_wall"][k], profile["pct_of_busy"].get(k)] for k in CATEGORIES]))
         print("top self time:", "; ".join(f"{t['function']} {t['pct_of_wall']:.0f}%" for t in profile["top_self_time"][:6]))
+    print()
+    print(table(["config", *[f"{k} ms/msg" for k in APP_COMPONENTS], "app total", DRIVER, "machine busy %"],
+                [[r["label"], *[(r["capacity"]["cpu_ms_per_message"] or {}).get(k) for k in (*APP_COMPONENTS, "app_total", DRIVER)],
+                  r["capacity"]["machine_busy_pct"]] for r in results]))
+    print("(CPU milliseconds per message answered during each capacity run; machine busy in % of one core)")
     for r in results:
         print(f"CPU during {r['label']} capacity run (% of one core; 200% = both cores):", r["capacity"]["cpu_pct_of_one_core"])
-    write_json(args.json, {"benchmark": "end_to_end", **meta(), "params": vars(args), "results": results,
-                           "profile": profile})
-    return 0
+    checks = [r["check"] for r in results] + ([profile["check"]] if profile else [])
+    ok = all_ok(checks)
+    print(f"\ndelivery checks: {sum(c['ok'] for c in checks)} of {len(checks)} OK"
+          + ("" if ok else " -- VIOLATIONS above: exit status 1"))
+    return ok
 
 
 if __name__ == "__main__":

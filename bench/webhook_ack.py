@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import REPO, Signer, Stack, cpu_share, cpu_snapshot, inbound_form, meta, phone, table, write_json  # noqa: E402
+from benchcpu import cpu_share, cpu_snapshot  # noqa: E402
+from benchlib import REPO, Signer, Stack, inbound_form, meta, phone, table, write_json  # noqa: E402
 
 LUA = Path(__file__).resolve().parent / "wrk_inbound.lua"
 BODIES = ["halo", "1", "5", "saya mau ganti nomor hp", "cek status kepesertaan saya", "ya", "menu",
@@ -105,7 +106,7 @@ def main() -> int:
 
         stored = stack.sql("select count(*) from inbound_messages")[0]
         citizens = stack.sql("select count(*) from citizens")[0][0]
-        queued = stack.queue_lengths()["inbound"]
+        queued = stack.queue_lengths().get("inbound", 0)
         ok_app = sum(r["requests"] - r["errors_detail"]["err_status"] for r in results["app"])
         check = {"inbound_messages_stored": stored[0], "citizens": citizens,
                  "rq_inbound_jobs_queued (at most one waiting per citizen)": queued, "app_2xx_responses_measured": ok_app}
