@@ -12,7 +12,10 @@ from rq import SimpleWorker
 from bot import lifecycle, queues
 from bot import sweeper as sweeper_mod
 from bot.registry_cli import registry_cli
+from storage import db
 from storage.migrate import downgrade, upgrade
+
+WORKER_PING_AFTER_IDLE = 2.0  # seconds a pooled connection may idle before a worker pings it (storage.db)
 
 db_cli = AppGroup("db", help="Database migrations (Alembic).")
 
@@ -44,6 +47,7 @@ def worker(queue_names: str, burst: bool, sweeper: bool) -> None:
     if sweeper:
         sweeper_mod.start_thread(app, stop)
     names = [name.strip() for name in queue_names.split(",") if name.strip()]
+    db.get_db().ping_after_idle = WORKER_PING_AFTER_IDLE  # a job failing on a dead connection is retried
     w = SimpleWorker([queues.queue(name) for name in names], connection=queues.redis())
     try:
         # RQ logs every job at INFO unless told otherwise: the process's own level (LOG_LEVEL) applies to it too.

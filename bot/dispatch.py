@@ -87,14 +87,15 @@ def waiting_sends() -> set[str]:
 
 
 def enqueue_outbound(outbound_id: int, waiting: set[str] | None = None, *, bulk: bool = False,
-                     delay: float = 0.0) -> bool:
+                     delay: float = 0.0, promptly: bool = False) -> bool:
     """Queue the send of a stored message: on ``notify`` when it is a ``bulk`` notification the bot
     starts (taken after everything else), else on ``outbound``; ``delay`` seconds from now when given
-    (its pacing slot is that far away)."""
+    (its pacing slot is that far away). ``promptly``: now, even when a later job already waits for it
+    (that one will find it sent: sends are claimed by compare-and-set)."""
     settings = current_app.config["SETTINGS"]
     return _enqueue_once(
         "outbound", outbound_id, queues.NOTIFY if bulk else queues.OUTBOUND, "bot.outbound.send_outbound", waiting,
-        delay=delay, job_timeout=int(settings.twilio_timeout * 3) + 30,
+        delay=delay, replace=promptly, job_timeout=int(settings.twilio_timeout * 3) + 30,
         retry=Retry(max=len(settings.outbound_retry_intervals), interval=list(settings.outbound_retry_intervals)),
     )
 
@@ -137,12 +138,15 @@ def _forget_mine(marker: str) -> None:
 
 
 def _enqueue_once(kind: str, row_id: int, queue_name: str, func: str, waiting: set[str] | None,
-                  delay: float = 0.0, **options) -> bool:
+                  delay: float = 0.0, replace: bool = False, **options) -> bool:
     """True when a job was queued now (or scheduled ``delay`` seconds from now); False when one already
-    waits for this row, or Redis is away."""
+    waits for this row (unless ``replace``: the new job takes the marker), or Redis is away."""
     marker, job_id = keys.queued(kind, row_id), uuid.uuid4().hex
+    ttl = MARKER_TTL + math.ceil(max(delay, 0.0))
     try:
-        if not _claim(marker, job_id, MARKER_TTL + math.ceil(max(delay, 0.0)), waiting):
+        if replace:
+            queues.redis().set(marker, f"{job_id} {time.time():.3f}", ex=ttl)
+        elif not _claim(marker, job_id, ttl, waiting):
             return False  # already waiting in its queue
         queue, description = queues.queue(queue_name), f"{kind} {row_id}"
         if delay > 0:

@@ -25,23 +25,23 @@ from typing import Callable
 
 from flask import current_app
 from redis.exceptions import LockError, LockNotOwnedError
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, case, exists, func, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from bot import dispatch, faults, live, metrics, outbound, queues
 from bot.appcontext import in_app_context
+from bot.job_inputs import media_checker, nlu_client
 from bot.settings import MESSAGE_MARGIN
 from flows import conversation, engine
 from flows.dialogue import prepare, reply
 from handlers.cases import schedule, schedule_without_sla
 from handlers import phones
 from handlers.catalog import catalog
-from handlers.context import Context, MediaItem
-from handlers.media import Deadline, fetch_and_check
-from nlu.client import NLUClient
+from handlers.context import Context
+from handlers.media import Deadline
 from storage import db, keys
 from storage.cases import Case
-from storage.models import Citizen, InboundMessage, InboundStatus, OutboundMessage, utcnow
+from storage.models import Citizen, Conversation, InboundMessage, InboundStatus, OutboundMessage, utcnow
 
 log = logging.getLogger(__name__)
 PREVIEW_PARAM = "PandawaPreview"             # a simulator message asks to be answered with the drafts
@@ -50,39 +50,6 @@ MESSAGES_PER_TURN = 5  # then other citizens get a worker before this one contin
 RETRY_PAUSES = (0.2, 1.0, 3.0)  # between attempts at one message
 APOLOGY_EVERY = 600  # seconds: at most one apology per citizen in this time
 CASE_JOB_MAX_FAILURES = 3
-def nlu_client() -> NLUClient:
-    app = current_app._get_current_object()
-    if "nlu" not in app.extensions:
-        timeout = app.config["PRODUCT"].nlu.timeout
-        settings = app.config["SETTINGS"]
-        app.extensions["nlu"] = NLUClient(settings.rasa_url, timeout=timeout, token=settings.rasa_token)
-    return app.extensions["nlu"]
-
-
-def media_checker(deadline: Deadline, cache: dict) -> Callable[[int, dict, list[str]], MediaItem]:
-    """Download, check and store one MediaUrl{N} (before any transaction), within the message's
-    deadline; each item is fetched once per message, even when the message is decided again."""
-    settings = current_app.config["SETTINGS"]
-
-    def check(index: int, media: dict, accept: list[str]) -> MediaItem:
-        key = (index, tuple(accept))
-        if key not in cache:
-            one = Deadline(min(settings.media_timeout, max(deadline.left(), 0.0)))
-            checked = fetch_and_check(media["url"], media.get("content_type", ""), settings, want=tuple(accept),
-                                      extra_hosts=settings.media_allowed_hosts, deadline=one)
-            item = MediaItem(index, media.get("content_type", ""), ok=checked.ok, problem=checked.problem,
-                             kind=checked.kind, content_type=checked.content_type, size=checked.size,
-                             width=checked.width, height=checked.height, sharpness=checked.sharpness)
-            if checked.ok:
-                item.sha256, _ = settings.media_store().save(checked.content)
-            log.info("media index=%d kind=%s ok=%s problem=%s size=%d", index, checked.kind, checked.ok,
-                     checked.problem, checked.size)
-            cache[key] = item
-        return cache[key]
-
-    return check
-
-
 def _configuration(session, state: dict, params: dict, phone: str | None) -> tuple:
     """The product and flows for this message: the published ones (drafts for a simulator preview,
     which only the simulator's own numbers get), with a run in progress kept on the version it started with;
@@ -159,6 +126,16 @@ def _decide(session, citizen_id: int, message: Claimed, deadline: Deadline, medi
                        media_checker(deadline, media_cache))
 
     now = utcnow()
+    # First, in one statement: the message is still unhandled and the conversation unchanged; only then
+    # are the replies decided (deciding has effects outside the transaction, e.g. lookup counters in Redis).
+    told = {"params": {**params, PREVIEW_FALLBACK: "1"}} if fallback else {}  # the simulator shows no "draf"
+    if not _mark(session, message.id, InboundStatus.PROCESSED, conversation=(snapshot.id, snapshot.version),
+                 processed_at=now, **told):
+        still_received = session.scalar(select(InboundMessage.status).where(InboundMessage.id == message.id))
+        session.rollback()
+        if still_received == InboundStatus.RECEIVED:
+            raise conversation.Conflict("the conversation changed while deciding")
+        return Handled()  # handled meanwhile by a worker whose lock had expired
     ctx = Context(session=session, citizen=citizen, conversation=snapshot, product=product, flows=flow_set,
                   validators=catalog().validators, actions=catalog().actions, now=now,
                   settings=current_app.config["SETTINGS"], redis=queues.redis())
@@ -166,11 +143,7 @@ def _decide(session, citizen_id: int, message: Claimed, deadline: Deadline, medi
     conversation.save(snapshot, state, now)
     rows = [OutboundMessage(citizen_id=citizen_id, in_reply_to_id=message.id, body=text) for text in replies]
     session.add_all(rows)
-    told = {"params": {**params, PREVIEW_FALLBACK: "1"}} if fallback else {}  # the simulator shows no "draf"
-    if not _mark(session, message.id, InboundStatus.PROCESSED, processed_at=now, **told):
-        session.rollback()  # handled meanwhile by a worker whose lock had expired
-        return Handled()
-    session.commit()  # the conversation's compare-and-set happens here (StaleDataError when it lost)
+    session.commit()  # the conversation's compare-and-set happens here too (StaleDataError when it lost)
     if prepared.understanding is not None:
         metrics.incr(f"understood_{prepared.understanding.kind}")
         if prepared.understanding.kind == "nlu_down":
@@ -178,13 +151,14 @@ def _decide(session, citizen_id: int, message: Claimed, deadline: Deadline, medi
     return Handled([row.id for row in rows], list(ctx.created_cases))
 
 
-def _mark(session, message_id: int, status: str, **values) -> bool:
-    """Move a received message on, by compare-and-set: False when someone else already did."""
-    messages = InboundMessage.__table__
-    moved = session.execute(
-        update(messages).where(messages.c.id == message_id, messages.c.status == InboundStatus.RECEIVED)
-        .values(status=status, **values)
-    ).rowcount
+def _mark(session, message_id: int, status: str, conversation: tuple[int, int] | None = None, **values) -> bool:
+    """Move a received message on, by compare-and-set: False when someone else already did (or, with
+    ``conversation`` = (id, version), when the conversation is no longer at that version)."""
+    messages, conversations = InboundMessage.__table__, Conversation.__table__
+    where = [messages.c.id == message_id, messages.c.status == InboundStatus.RECEIVED]
+    if conversation is not None:
+        where.append(exists().where(conversations.c.id == conversation[0], conversations.c.version == conversation[1]))
+    moved = session.execute(update(messages).where(*where).values(status=status, **values)).rowcount
     return moved == 1
 
 
@@ -195,15 +169,22 @@ def _handle(session, citizen_id: int, message: Claimed, deadline: Deadline, medi
             return _decide(session, citizen_id, message, deadline, media_cache)
         except (conversation.Conflict, StaleDataError):
             session.rollback()
+            if session.scalar(select(InboundMessage.status).where(InboundMessage.id == message.id)) != InboundStatus.RECEIVED:
+                session.rollback()
+                return Handled()  # decided meanwhile by a worker whose lock had expired
             metrics.incr("conversation_conflicts")
             log.info("message_id=%s: the conversation changed while deciding; deciding again", message.id)
             if attempt == conversation.MAX_CONFLICTS:
                 raise
 
 
-def _record(session, message_id: int, reason: str) -> None:
-    session.execute(update(InboundMessage).where(InboundMessage.id == message_id)
-                    .values(failure_reason=reason).execution_options(synchronize_session=False))
+def _record(session, message: Claimed, reason: str) -> None:
+    """The failure's reason, and the attempt counted even when it failed before its count was committed
+    (else a message failing there would be tried for ever, never set aside)."""
+    messages = InboundMessage.__table__
+    session.execute(update(messages).where(messages.c.id == message.id).values(
+        failure_reason=reason,
+        attempts=case((messages.c.attempts < message.attempts, message.attempts), else_=messages.c.attempts)))
     session.commit()
 
 
@@ -280,9 +261,9 @@ def _attempt(session, message_id: int, keep_alive: Callable[[], bool] = lambda: 
             reason = faults.describe(exc)
             log.error("inbound message_id=%s attempt %d failed: %s", message_id, message.attempts, reason, exc_info=True)
             metrics.incr("inbound_attempt_failed")
+            _record(session, message, reason)
             if message.attempts >= max_attempts:
                 return set_aside(session, message_id, reason)
-            _record(session, message_id, reason)
             time.sleep(RETRY_PAUSES[min(message.attempts, len(RETRY_PAUSES)) - 1])
             message = None
 

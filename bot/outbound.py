@@ -38,7 +38,9 @@ from storage.models import Citizen, MessageStatusEvent, OutboundMessage, Outboun
 log = logging.getLogger(__name__)
 JOB_MAX_WAIT = 1.0        # a job sleeps a wait for its slot up to this long; a longer one: queued again for then
 JOB_WAIT_BUDGET = 3.0     # and at most this long in all (a worker serves replies between two notifications)
-BEHIND_DELAY = 1.0        # seconds: a message behind an older unsent one to the same citizen is tried again then
+BULK_MAX_WAIT = 0.2       # a bulk notification sleeps at most this long for its slot (replies may be waiting)
+BEHIND_DELAY = 5.0        # seconds: a message behind an older unsent one of its kind is tried again then (the
+                          # older one, once sent, hands it to the queue at once: this is the safety net)
 UNSENT = (S.PENDING, S.RETRYING, S.UNKNOWN, S.SENDING)  # an older message in these holds the newer ones back
 INLINE_MAX_WAIT = 0.25    # send_now waits at most this long for a slot, else the outbound queue sends it
 RATE_SENDER, RATE_ACCOUNT = 63018, 63017  # Twilio: too fast for this sender / for the account
@@ -86,8 +88,7 @@ def _claim_statement(reconcile: bool):
         return select(column).where(citizens.c.id == rows.c.citizen_id).correlate(rows).scalar_subquery()
 
     older = rows.alias("older")
-    behind = exists().where(older.c.citizen_id == rows.c.citizen_id, older.c.id < rows.c.id,
-                            older.c.status.in_(UNSENT))
+    behind = _older_unsent(rows, older)
     return (update(rows).where(rows.c.id == bindparam("b_id"), rows.c.status.in_(statuses), ~behind)
             .values(status=S.SENDING, attempts=rows.c.attempts + 1, updated_at=bindparam("b_now"),
                     sender=func.coalesce(rows.c.sender, bindparam("b_sender")))
@@ -112,18 +113,34 @@ def _claim(session, outbound_id: int, default_sender: str) -> Claimed | None:
     return None
 
 
+def _older_unsent(rows, older):
+    """An older message to the same citizen not sent yet: the citizen reads the bot's messages in the order
+    they were written (a notification queued for later is brought forward: ``_bring_forward``)."""
+    return exists().where(older.c.citizen_id == rows.c.citizen_id, older.c.id < rows.c.id,
+                          older.c.status.in_(UNSENT))
+
+
 def _waits_behind(session, outbound_id: int) -> bool | None:
     """When this row is sendable but an older message to the same citizen is not sent yet, whether it is a
-    bulk notification (it goes after that one: a citizen reads the bot's messages in the order they were
-    written); None otherwise."""
+    bulk notification (it goes after that one); None otherwise. An older notification still waiting on the
+    ``notify`` queue is brought forward to the ``outbound`` queue, so that a reply never waits behind the
+    whole backlog of notifications."""
     rows, older = OutboundMessage.__table__, OutboundMessage.__table__.alias("older")
     row = session.execute(
-        select(rows.c.in_reply_to_id, rows.c.agent_id).where(
-            rows.c.id == outbound_id, rows.c.status.in_(S.SENDABLE),
-            exists().where(older.c.citizen_id == rows.c.citizen_id, older.c.id < rows.c.id, older.c.status.in_(UNSENT)))
+        select(rows.c.citizen_id, rows.c.in_reply_to_id, rows.c.agent_id)
+        .where(rows.c.id == outbound_id, rows.c.status.in_(S.SENDABLE), _older_unsent(rows, older))
     ).first()
+    if row is None:
+        session.rollback()
+        return None
+    bulk = row.in_reply_to_id is None and row.agent_id is None
+    blocker = session.scalar(select(rows.c.id).where(
+        rows.c.citizen_id == row.citizen_id, rows.c.id < outbound_id, rows.c.status == S.PENDING,
+        rows.c.in_reply_to_id.is_(None), rows.c.agent_id.is_(None)).order_by(rows.c.id).limit(1))
     session.rollback()
-    return None if row is None else (row.in_reply_to_id is None and row.agent_id is None)
+    if blocker is not None and not bulk:
+        dispatch.enqueue_outbound(blocker, promptly=True)  # on ``outbound``, now
+    return bulk
 
 
 def _finish(session, outbound_id: int, status: str, **fields) -> None:
@@ -274,13 +291,30 @@ def send_outbound(outbound_id: int) -> str:
         return "skipped"
     local = _local(session, claimed)
     if local:
+        _follow(session, claimed)
         return local
-    wait = _paced(session, claimed, JOB_MAX_WAIT, JOB_WAIT_BUDGET)
+    longest = BULK_MAX_WAIT if claimed.bulk else JOB_MAX_WAIT
+    wait = _paced(session, claimed, longest, min(longest * 2, JOB_WAIT_BUDGET))
     if wait:
         dispatch.enqueue_outbound(outbound_id, bulk=claimed.bulk, delay=wait)
         log.info("outbound id=%s sender=%s: next slot in %.1f s; queued for then", outbound_id, claimed.sender, wait)
         return "deferred"
-    return _send(session, claimed)
+    outcome = _send(session, claimed)
+    _follow(session, claimed)
+    return outcome
+
+
+def _follow(session, claimed: Claimed) -> None:
+    """The citizen's next message, held back behind this one, goes now rather than at its next try."""
+    rows = OutboundMessage.__table__
+    row = session.execute(
+        select(rows.c.id, rows.c.in_reply_to_id, rows.c.agent_id)
+        .where(rows.c.citizen_id == claimed.citizen_id, rows.c.id > claimed.id, rows.c.status == S.PENDING)
+        .order_by(rows.c.id).limit(1)
+    ).first()
+    session.rollback()
+    if row is not None:
+        dispatch.enqueue_outbound(row.id, bulk=row.in_reply_to_id is None and row.agent_id is None, promptly=True)
 
 
 def _inline(session, outbound_id: int) -> tuple[str, float | None]:

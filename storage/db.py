@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from flask import Flask, current_app
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
-PING_AFTER_IDLE = 2.0  # seconds
 
-
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, ping_after_idle: Callable[[], float] = lambda: 0.0) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
 
@@ -35,15 +33,17 @@ def make_engine(url: str) -> Engine:
     deadlines = "-c statement_timeout=30000 -c lock_timeout=10000 -c idle_in_transaction_session_timeout=300000"
     engine = create_engine(url, pool_size=5, max_overflow=5, pool_timeout=10, hide_parameters=True,
                            connect_args={"connect_timeout": 5, "options": deadlines})
-    _ping_when_idle(engine)
+    _ping(engine, ping_after_idle)
     return engine
 
 
-def _ping_when_idle(engine: Engine) -> None:
-    """A pooled connection idle for PING_AFTER_IDLE seconds is pinged before it is handed out, and replaced
-    when the server is gone (restarted, failed over). Unlike pinging at every checkout (``pool_pre_ping``:
-    one more round trip per transaction, a third of a worker's), a busy process pings nearly never; a
-    connection used within the last seconds is as sure as a ping would be."""
+def _ping(engine: Engine, after_idle: Callable[[], float]) -> None:
+    """A pooled connection is pinged before it is handed out — each time (0, as ``pool_pre_ping``), or only
+    when it has been idle ``after_idle()`` seconds — and the pool is replaced when the server is gone
+    (restarted, failed over). Web processes ping each time: a request must not fail because the server
+    restarted a second ago (Twilio does not retry a webhook). A worker's job that fails that way is
+    retried, so workers ping only idle connections: a ping per transaction was a third of a worker's
+    round trips, and a connection used within the last seconds is as sure as a ping would be."""
 
     @event.listens_for(engine, "checkin")
     def _checked_in(_dbapi_conn, record):
@@ -51,20 +51,21 @@ def _ping_when_idle(engine: Engine) -> None:
 
     @event.listens_for(engine, "checkout")
     def _checked_out(dbapi_conn, record, _proxy):
-        idle_since = record.info.pop("idle_since", None)
-        if idle_since is not None and time.monotonic() - idle_since < PING_AFTER_IDLE:
+        idle_since, threshold = record.info.pop("idle_since", None), after_idle()
+        if threshold > 0 and idle_since is not None and time.monotonic() - idle_since < threshold:
             return
         try:
             alive = engine.dialect.do_ping(dbapi_conn)
         except engine.dialect.loaded_dbapi.Error as exc:
-            raise DisconnectionError("ping failed") from exc
+            raise InvalidatePoolError("ping failed") from exc
         if not alive:
-            raise DisconnectionError("ping failed")
+            raise InvalidatePoolError("ping failed")
 
 
 class Database:
     def __init__(self, url: str):
-        self.engine = make_engine(url)
+        self.ping_after_idle = 0.0  # seconds; 0: a ping at every checkout (see _ping)
+        self.engine = make_engine(url, lambda: self.ping_after_idle)
         self.session = scoped_session(sessionmaker(bind=self.engine, expire_on_commit=False))
 
     def dispose(self) -> None:

@@ -138,7 +138,8 @@ def test_an_infrastructure_fault_does_not_use_up_the_message_s_attempts(app, twi
     def database_away(*_args):
         raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(jobs, "_handle", database_away)
+    # While deciding, after the attempt's count was committed with the conversation's snapshot.
+    monkeypatch.setattr(jobs, "reply", database_away)
     for _ in range(5):
         with app.app_context(), pytest.raises(OperationalError):
             jobs._attempt(db.session(), message_id)
@@ -147,6 +148,23 @@ def test_an_infrastructure_fault_does_not_use_up_the_message_s_attempts(app, twi
         message = db.session().get(InboundMessage, message_id)
         assert (message.status, message.attempts) == (InboundStatus.RECEIVED, 0)
     assert len(chat.replies()) == 1  # answered once the database is back
+
+
+def test_a_message_failing_before_its_attempt_was_committed_is_still_set_aside(app, twilio, monkeypatch):
+    """Found in review: a failure before the claim's commit rolled the attempt's count back with it, so the
+    message was tried for ever and the citizen's later messages never handled."""
+    monkeypatch.setattr(jobs, "RETRY_PAUSES", (0, 0, 0))
+
+    def broken(*_args):
+        raise RuntimeError("a run in the state that no longer loads")
+
+    monkeypatch.setattr(jobs, "_configuration", broken)
+    chat = Chat(app, twilio)
+    [apology] = chat.say("halo")
+    assert APOLOGY in apology
+    with app.app_context():
+        message = db.session().scalar(select(InboundMessage))
+        assert (message.status, message.attempts) == (InboundStatus.FAILED, 3)
 
 
 def test_tracebacks_in_the_logs_carry_no_personal_numbers():
