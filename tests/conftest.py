@@ -173,6 +173,10 @@ def env(database_url, redis_conn, redis_url, twilio, tmp_path) -> dict[str, str]
         "OUTBOUND_RETRY_INTERVALS": "1,1,1",
         "SWEEP_GRACE": "0",
         "SWEEP_INTERVAL": "1",
+        # Twilio's default 10 msg/s per sender would make every test with two replies sleep 0.1 s; the
+        # pacing tests (tests/test_pacing.py) set the real defaults back.
+        "OUTBOUND_TEXT_PER_SECOND": "1000",
+        "OUTBOUND_MEDIA_PER_SECOND": "1000",
     }
 
 
