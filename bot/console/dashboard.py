@@ -12,6 +12,7 @@ from flask import Response, current_app, render_template, request
 
 from bot import live, metrics
 from bot.console import bp, charts, stats
+from bot.console.queue import age_words
 from bot.console.auth import role_required
 from handlers.worktime import MONTHS_SHORT_ID
 from storage import db
@@ -53,19 +54,6 @@ def service_titles() -> dict[str, str]:
 def id_number(value, places: int = 1) -> str:
     """Indonesian number format: decimal comma (81,2)."""
     return f"{value:.{places}f}".replace(".", ",")
-
-
-def age_words(seconds: float) -> str:
-    """An age as staff say it: 'kurang dari 1 menit', '3 menit', '2 jam 5 menit', '1 hari 3 jam'."""
-    minutes = max(int(seconds // 60), 0)
-    if minutes < 1:
-        return "kurang dari 1 menit"
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    parts = [f"{days} hari"] if days else []
-    parts += [f"{hours} jam"] if hours else []
-    parts += [f"{minutes} menit"] if minutes and not days else []
-    return " ".join(parts)
 
 
 def send_backlog() -> list[dict]:

@@ -89,17 +89,22 @@ def _remember(term: str) -> str:
     return name
 
 
-def waiting_words(since: datetime, now: datetime) -> str:
-    """How long someone has waited, as officers say it: 'menunggu 12 menit', 'menunggu 2 jam 5 menit'."""
-    minutes = max(int((now - as_utc(since)).total_seconds() // 60), 0)
+def age_words(seconds: float) -> str:
+    """An age as staff say it: 'kurang dari 1 menit', '3 menit', '2 jam 5 menit', '1 hari 3 jam'."""
+    minutes = max(int(seconds // 60), 0)
     if minutes < 1:
-        return "menunggu kurang dari 1 menit"
+        return "kurang dari 1 menit"
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
     parts = [f"{days} hari"] if days else []
     parts += [f"{hours} jam"] if hours else []
     parts += [f"{minutes} menit"] if minutes and not days else []
-    return "menunggu " + " ".join(parts)
+    return " ".join(parts)
+
+
+def waiting_words(since: datetime, now: datetime) -> str:
+    """How long someone has waited, as officers say it: 'menunggu 12 menit', 'menunggu 2 jam 5 menit'."""
+    return "menunggu " + age_words((now - as_utc(since)).total_seconds())
 
 
 def queue_rows(filters: Filters, viewer: Staff, found: search.Search | None = None, limit: int = LIMIT) -> list[dict]:
