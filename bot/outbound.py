@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 JOB_MAX_WAIT = 1.0        # a job sleeps a wait for its slot up to this long; a longer one: queued again for then
 JOB_WAIT_BUDGET = 3.0     # and at most this long in all (a worker serves replies between two notifications)
 BULK_MAX_WAIT = 0.2       # a bulk notification sleeps at most this long for its slot (replies may be waiting)
-BEHIND_DELAY = 5.0        # seconds: a message behind an older unsent one of its kind is tried again then (the
+BEHIND_DELAY = 5.0        # seconds: a message behind an older unsent one to its citizen is tried again then (the
                           # older one, once sent, hands it to the queue at once: this is the safety net)
 UNSENT = (S.PENDING, S.RETRYING, S.UNKNOWN, S.SENDING)  # an older message in these holds the newer ones back
 INLINE_MAX_WAIT = 0.25    # send_now waits at most this long for a slot, else the outbound queue sends it
@@ -93,8 +93,8 @@ def _claim_statement(reconcile: bool):
             .values(status=S.SENDING, attempts=rows.c.attempts + 1, updated_at=bindparam("b_now"),
                     sender=func.coalesce(rows.c.sender, bindparam("b_sender")))
             .returning(rows.c.id, rows.c.citizen_id, rows.c.body, rows.c.content_sid, rows.c.content_variables,
-                       rows.c.media_url, rows.c.attempts, rows.c.created_at, rows.c.sender, rows.c.in_reply_to_id,
-                       rows.c.agent_id, citizen(citizens.c.phone), citizen(citizens.c.wa_user_id)))
+                       rows.c.media_url, rows.c.attempts, rows.c.created_at, rows.c.sender, OutboundMessage.bulk,
+                       citizen(citizens.c.phone), citizen(citizens.c.wa_user_id)))
 
 
 def _claim(session, outbound_id: int, default_sender: str) -> Claimed | None:
@@ -105,17 +105,14 @@ def _claim(session, outbound_id: int, default_sender: str) -> Claimed | None:
                               {"b_id": outbound_id, "b_now": utcnow(), "b_sender": default_sender}).first()
         if row is not None:
             session.commit()
-            (id_, citizen_id, body, content_sid, variables, media_url, attempts, created_at, sender, in_reply_to_id,
-             agent_id, phone, wa_user_id) = row
-            return Claimed(id_, citizen_id, body, content_sid, variables, media_url, attempts, created_at, sender,
-                           in_reply_to_id is None and agent_id is None, phone, wa_user_id, reconcile=reconcile)
+            return Claimed(*row[:9], bool(row[9]), *row[10:], reconcile=reconcile)
     session.rollback()
     return None
 
 
 def _older_unsent(rows, older):
     """An older message to the same citizen not sent yet: the citizen reads the bot's messages in the order
-    they were written (a notification queued for later is brought forward: ``_bring_forward``)."""
+    they were written (a notification queued for later is brought forward: ``_waits_behind``)."""
     return exists().where(older.c.citizen_id == rows.c.citizen_id, older.c.id < rows.c.id,
                           older.c.status.in_(UNSENT))
 
@@ -127,16 +124,16 @@ def _waits_behind(session, outbound_id: int) -> bool | None:
     whole backlog of notifications."""
     rows, older = OutboundMessage.__table__, OutboundMessage.__table__.alias("older")
     row = session.execute(
-        select(rows.c.citizen_id, rows.c.in_reply_to_id, rows.c.agent_id)
+        select(rows.c.citizen_id, OutboundMessage.bulk)
         .where(rows.c.id == outbound_id, rows.c.status.in_(S.SENDABLE), _older_unsent(rows, older))
     ).first()
     if row is None:
         session.rollback()
         return None
-    bulk = row.in_reply_to_id is None and row.agent_id is None
+    bulk = bool(row.bulk)
     blocker = session.scalar(select(rows.c.id).where(
         rows.c.citizen_id == row.citizen_id, rows.c.id < outbound_id, rows.c.status == S.PENDING,
-        rows.c.in_reply_to_id.is_(None), rows.c.agent_id.is_(None)).order_by(rows.c.id).limit(1))
+        OutboundMessage.bulk).order_by(rows.c.id).limit(1))
     session.rollback()
     if blocker is not None and not bulk:
         dispatch.enqueue_outbound(blocker, promptly=True)  # on ``outbound``, now
@@ -308,13 +305,13 @@ def _follow(session, claimed: Claimed) -> None:
     """The citizen's next message, held back behind this one, goes now rather than at its next try."""
     rows = OutboundMessage.__table__
     row = session.execute(
-        select(rows.c.id, rows.c.in_reply_to_id, rows.c.agent_id)
+        select(rows.c.id, OutboundMessage.bulk)
         .where(rows.c.citizen_id == claimed.citizen_id, rows.c.id > claimed.id, rows.c.status == S.PENDING)
         .order_by(rows.c.id).limit(1)
     ).first()
     session.rollback()
     if row is not None:
-        dispatch.enqueue_outbound(row.id, bulk=row.in_reply_to_id is None and row.agent_id is None, promptly=True)
+        dispatch.enqueue_outbound(row.id, bulk=bool(row.bulk), promptly=True)
 
 
 def _inline(session, outbound_id: int) -> tuple[str, float | None]:

@@ -66,7 +66,7 @@ def _outbound(now: datetime) -> int:
     s, session = current_app.config["SETTINGS"], db.session()
     grace, backoff = timedelta(seconds=s.sweep_grace), timedelta(seconds=max(s.outbound_retry_intervals, default=0))
     rows = session.execute(
-        select(OutboundMessage.id, OutboundMessage.in_reply_to_id.is_(None) & OutboundMessage.agent_id.is_(None))
+        select(OutboundMessage.id, OutboundMessage.bulk)
         .where(((OutboundMessage.status == S.PENDING) & (OutboundMessage.updated_at < now - grace))
                | (OutboundMessage.status.in_([S.RETRYING, S.UNKNOWN]) & (OutboundMessage.updated_at <= now - grace - backoff)))
         .order_by(OutboundMessage.id).limit(BATCH)

@@ -260,7 +260,7 @@ def _send_again(outbound: OutboundMessage, resend: bool) -> None:
     log.warning("outbound id=%s sender=%s: Twilio says 63018 (too fast); %s", outbound.id, sender,
                 f"sent again in {pause:.0f} s" if resend else "not sent again (no attempts left, or already)")
     if resend:
-        dispatch.enqueue_outbound(outbound.id, bulk=outbound.in_reply_to_id is None and outbound.agent_id is None,
+        dispatch.enqueue_outbound(outbound.id, bulk=outbound.bulk,
                                   delay=pause)
 
 

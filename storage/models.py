@@ -23,7 +23,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, and_
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -160,6 +161,17 @@ class OutboundMessage(Base):
     sender: Mapped[str | None] = mapped_column(String(64))
 
     citizen: Mapped[Citizen] = relationship()
+
+    @hybrid_property
+    def bulk(self) -> bool:
+        """A notification the bot starts (decisions, reminders): no citizen wrote for it and no officer
+        typed it. Bulk goes on the ``notify`` queue and uses only its share of the sender's rate."""
+        return self.in_reply_to_id is None and self.agent_id is None
+
+    @bulk.inplace.expression
+    @classmethod
+    def _bulk_expression(cls):
+        return and_(cls.in_reply_to_id.is_(None), cls.agent_id.is_(None))
 
 
 class MessageStatusEvent(Base):
