@@ -131,11 +131,8 @@ def _decide(session, citizen_id: int, message: Claimed, deadline: Deadline, medi
     told = {"params": {**params, PREVIEW_FALLBACK: "1"}} if fallback else {}  # the simulator shows no "draf"
     if not _mark(session, message.id, InboundStatus.PROCESSED, conversation=(snapshot.id, snapshot.version),
                  processed_at=now, **told):
-        still_received = session.scalar(select(InboundMessage.status).where(InboundMessage.id == message.id))
         session.rollback()
-        if still_received == InboundStatus.RECEIVED:
-            raise conversation.Conflict("the conversation changed while deciding")
-        return Handled()  # handled meanwhile by a worker whose lock had expired
+        raise conversation.Conflict("the message or the conversation changed while deciding")  # see _handle
     ctx = Context(session=session, citizen=citizen, conversation=snapshot, product=product, flows=flow_set,
                   validators=catalog().validators, actions=catalog().actions, now=now,
                   settings=current_app.config["SETTINGS"], redis=queues.redis())
@@ -169,8 +166,9 @@ def _handle(session, citizen_id: int, message: Claimed, deadline: Deadline, medi
             return _decide(session, citizen_id, message, deadline, media_cache)
         except (conversation.Conflict, StaleDataError):
             session.rollback()
-            if session.scalar(select(InboundMessage.status).where(InboundMessage.id == message.id)) != InboundStatus.RECEIVED:
-                session.rollback()
+            still_received = session.scalar(select(InboundMessage.status).where(InboundMessage.id == message.id))
+            session.rollback()
+            if still_received != InboundStatus.RECEIVED:
                 return Handled()  # decided meanwhile by a worker whose lock had expired
             metrics.incr("conversation_conflicts")
             log.info("message_id=%s: the conversation changed while deciding; deciding again", message.id)

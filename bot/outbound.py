@@ -169,15 +169,16 @@ def _slot(claimed: Claimed, longest: float, budget: float) -> float:
         slept += wait
 
 
-def _slow_down(sender: str, code: int | None) -> None:
-    """Twilio said we go too fast: pause the sender (or, for the account's ceiling, every sender)."""
+def slow_down(sender: str, code: int | None) -> float:
+    """Twilio said we go too fast: pause the sender (or, for the account's ceiling, every sender). Returns
+    the pause now in force, in seconds (the intended one when Redis did not answer)."""
     try:
         if code == RATE_ACCOUNT:
-            pacing.slow_down_account(queues.redis(), pacing.ACCOUNT_PAUSE_SECONDS)
-        else:
-            pacing.slow_down(queues.redis(), sender, pacing.SENDER_PAUSE_SECONDS)
+            return pacing.slow_down_account(queues.redis(), pacing.ACCOUNT_PAUSE_SECONDS)
+        return pacing.slow_down(queues.redis(), sender, pacing.SENDER_PAUSE_SECONDS)
     except RedisError as exc:  # the retry's backoff still spaces the next attempt
         log.warning("sender %s not paused (%s)", sender, type(exc).__name__)
+        return pacing.ACCOUNT_PAUSE_SECONDS if code == RATE_ACCOUNT else pacing.SENDER_PAUSE_SECONDS
 
 
 def rate_limited(status: int | None, code: int | None) -> bool:
@@ -228,7 +229,7 @@ def _send(session, claimed: Claimed) -> str:
         status = S.RETRYING if transient and not final_attempt else S.ERROR
         _finish(session, claimed.id, status, error_code=str(exc.code or exc.status), error_message=f"HTTP {exc.status}")
         if too_fast:
-            _slow_down(claimed.sender, exc.code)
+            slow_down(claimed.sender, exc.code)
             metrics.incr("outbound_rate_limited")
         log.warning("outbound id=%s sender=%s attempt %d: Twilio answered %s (code %s) -> %s", claimed.id,
                     claimed.sender, claimed.attempts, exc.status, exc.code, status)

@@ -11,14 +11,14 @@ import functools
 import logging
 
 from flask import Blueprint, Flask, Response, current_app, request
-from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from twilio.request_validator import RequestValidator
 
 from handlers import phones
-from bot import dispatch, metrics, pacing, queues
+from bot import dispatch, metrics
+from bot import outbound as outbound_mod  # `outbound` names the row in the views below
 from bot.dispatch import enqueue_inbound
 from storage import db
 from storage.models import Citizen, InboundMessage, InboundStatus, MessageStatusEvent, OutboundMessage, OutboundStatus, utcnow
@@ -218,7 +218,7 @@ def status():
     too_fast = resend = False
     # A row being sent again (after a 63018, below) is no longer moved by this message's late callbacks.
     if outbound is not None and outbound.status not in (*OutboundStatus.SENDABLE, OutboundStatus.SENDING):
-        too_fast = new_status in (OutboundStatus.FAILED, OutboundStatus.UNDELIVERED) and error_code == "63018"
+        too_fast = new_status in (OutboundStatus.FAILED, OutboundStatus.UNDELIVERED) and error_code == str(outbound_mod.RATE_SENDER)
         if too_fast and outbound.attempts < current_app.config["SETTINGS"].outbound_max_attempts:
             resend = _put_back(outbound, error_code)  # False: a concurrent callback for it already did
         elif OutboundStatus.RANK[new_status] > OutboundStatus.RANK.get(outbound.status, 0):
@@ -251,17 +251,12 @@ def _send_again(outbound: OutboundMessage, resend: bool) -> None:
     """Pause the sender; queue the send again (when put back) for when the pause ends (the sweeper
     queues it otherwise)."""
     sender = outbound.sender or current_app.config["SETTINGS"].twilio_whatsapp_number
-    pause = pacing.SENDER_PAUSE_SECONDS
-    try:
-        pause = pacing.slow_down(queues.redis(), sender, pacing.SENDER_PAUSE_SECONDS)
-    except RedisError as exc:
-        log.warning("sender %s not paused (%s)", sender, type(exc).__name__)
+    pause = outbound_mod.slow_down(sender, outbound_mod.RATE_SENDER)
     metrics.incr("outbound_rate_limited_callback")
     log.warning("outbound id=%s sender=%s: Twilio says 63018 (too fast); %s", outbound.id, sender,
                 f"sent again in {pause:.0f} s" if resend else "not sent again (no attempts left, or already)")
     if resend:
-        dispatch.enqueue_outbound(outbound.id, bulk=outbound.bulk,
-                                  delay=pause)
+        dispatch.enqueue_outbound(outbound.id, bulk=outbound.bulk, delay=pause)
 
 
 @bp.errorhandler(OperationalError)
