@@ -20,7 +20,7 @@ def _imports_inside_functions(path: Path) -> list[str]:
             inner = function or name
             if function and function not in ALLOWED and isinstance(child, (ast.Import, ast.ImportFrom)):
                 modules = [a.name for a in child.names] if isinstance(child, ast.Import) else [child.module or ""]
-                if child.level or any(m.split(".")[0] in PACKAGES for m in modules):
+                if getattr(child, "level", 0) or any(m.split(".")[0] in PACKAGES for m in modules):
                     found.append(f"{path.relative_to(ROOT)}:{child.lineno} in {function}()")
             visit(child, inner)
 
