@@ -105,6 +105,12 @@ def enqueue_case(case_id: int, waiting: set[str] | None = None) -> bool:
                          job_timeout=CASE_JOB_TIMEOUT, retry=Retry(max=2, interval=[2, 10]))
 
 
+def enqueue_training(model_id: int, job_timeout: int, waiting: set[str] | None = None) -> bool:
+    """A retraining (bot.nlu_training.train_model): never retried by RQ, a failure is recorded and shown."""
+    return _enqueue_once("training", model_id, queues.TRAINING, "bot.nlu_training.train_model", waiting,
+                         job_timeout=job_timeout)
+
+
 # Delete the marker only when it names this job: a newer job's marker must stay.
 _FORGET_MINE = """
 local value = redis.call('GET', KEYS[1])

@@ -26,6 +26,7 @@ from handlers import lifecycle
 from storage import db, keys
 from storage.cases import Case, Document
 from storage.models import Citizen, Conversation, InboundMessage, OutboundMessage, as_utc, utcnow
+from storage.nlu import NluReview
 from storage.staff import Satisfaction
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,10 @@ def export(citizen: Citizen) -> bytes:
                    "satisfaction": _satisfaction(session, c.id)} for c in cases],
         "documents": [{"id": d.id, "kind": d.kind, "content_type": d.content_type, "size": d.size,
                        "case": d.case.ticket if d.case else None, "created_at": _iso(d.created_at)} for d in documents],
+        # Messages kept to teach the bot (numbers masked), with the intent an admin gave them.
+        "kept_for_the_bots_training": [{"at": _iso(r.created_at), "text": r.text, "status": r.status, "label": r.label}
+                                       for r in session.scalars(select(NluReview).where(
+                                           NluReview.citizen_id == citizen.id).order_by(NluReview.id))],
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

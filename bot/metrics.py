@@ -12,8 +12,10 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from bot import queues
+from handlers import nlu_review
 from storage import db, keys
 from storage.models import InboundMessage, InboundStatus, OutboundMessage, OutboundStatus, as_utc, utcnow
+from storage.nlu import ReviewStatus
 
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
@@ -98,6 +100,8 @@ def metrics():
     age = max((utcnow() - as_utc(oldest)).total_seconds(), 0.0) if oldest is not None else 0.0
     lines += ["# TYPE pandawa_inbound_oldest_waiting_seconds gauge",  # a citizen waiting this long for an answer
               f"pandawa_inbound_oldest_waiting_seconds {age:.1f}"]
+    lines += ["# TYPE pandawa_nlu_reviews_open gauge",  # messages the bot misunderstood, waiting for an admin
+              f"pandawa_nlu_reviews_open {nlu_review.counts(db.session())[ReviewStatus.OPEN]}"]
     last = queues.redis().get(keys.SWEEPER_LAST_PASS)
     if last:
         lines += ["# TYPE pandawa_sweeper_last_pass_age_seconds gauge",

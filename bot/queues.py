@@ -4,7 +4,9 @@
 - ``outbound``: one job per reply to hand to Twilio (a citizen, or an agent's message, is waiting);
 - ``notify``: one job per message the bot starts (case decisions, reminders): taken last, paced below
   replies (bot.pacing);
-- ``backoffice``: one job per new case (its SLA due time, then it is in the agents' queue).
+- ``backoffice``: one job per new case (its SLA due time, then it is in the agents' queue);
+- ``training``: a retraining of the NLU an admin asked for (a minute or so; one at a time), taken only
+  by the ``trainer`` process (Procfile), never by the workers that answer citizens.
 
 Jobs are put on the queues by bot.dispatch only.
 """
@@ -14,7 +16,7 @@ from flask import Flask, current_app
 from redis import Redis
 from rq import Queue
 
-INBOUND, OUTBOUND, BACKOFFICE, NOTIFY = "inbound", "outbound", "backoffice", "notify"
+INBOUND, OUTBOUND, BACKOFFICE, NOTIFY, TRAINING = "inbound", "outbound", "backoffice", "notify", "training"
 # The order a worker takes work in: replies waiting to go out first, then putting new cases in front
 # of agents (a few ms each; behind a busy inbound queue they waited without bound), then new messages,
 # then notifications (a burst of a thousand decisions must not hold up anyone who is writing).

@@ -120,6 +120,14 @@ class Settings:
     outbound_media_per_second: float = 1.5
     outbound_account_per_second: float = 2000.0
     outbound_bulk_share: float = 0.8
+    # Retraining the NLU from admins' labels (bot.nlu_training): the Rasa environment's `rasa`, the
+    # pipeline, where models go (the NLU server must read the same path), the repository's model (what
+    # runs when none is published; NLU_MODEL, as scripts/run trains it) and a deadline for one retraining.
+    rasa_bin: str = ""
+    nlu_train_config: str = ""
+    nlu_models_dir: str = ""
+    nlu_base_model: str = ""
+    nlu_train_timeout: int = 900
 
     @property
     def outbound_max_attempts(self) -> int:
@@ -167,6 +175,8 @@ def _check_deadlines(settings: "Settings") -> None:
     if settings.job_timeout < 2 * worst_message:
         raise ConfigError(f"JOB_TIMEOUT must be at least twice MESSAGE_DEADLINE + {MESSAGE_MARGIN} s "
                           f"({2 * worst_message:g} s)")
+    if settings.nlu_train_timeout < 60:
+        raise ConfigError("NLU_TRAIN_TIMEOUT must be at least 60 seconds (training alone takes about 20)")
     if settings.max_attempts < 1:
         raise ConfigError("MAX_ATTEMPTS must be at least 1")
 
@@ -247,6 +257,11 @@ def load_settings(environ: Mapping[str, str] | None = None, instance_path: str |
         outbound_media_per_second=parse_float(env.get("OUTBOUND_MEDIA_PER_SECOND"), 1.5),
         outbound_account_per_second=parse_float(env.get("OUTBOUND_ACCOUNT_PER_SECOND"), 2000.0),
         outbound_bulk_share=parse_float(env.get("OUTBOUND_BULK_SHARE"), 0.8),
+        rasa_bin=env.get("RASA_BIN") or str(root / ".venv-rasa" / "bin" / "rasa"),
+        nlu_train_config=env.get("NLU_TRAIN_CONFIG") or str(root / "nlu" / "config.yml"),
+        nlu_models_dir=env.get("NLU_MODELS_DIR") or str(instance / "nlu-models"),
+        nlu_base_model=(env.get("NLU_MODEL") or "").strip(),
+        nlu_train_timeout=parse_int(env.get("NLU_TRAIN_TIMEOUT"), 900),
     )
     _check_deadlines(settings)
     _check_pacing(settings)

@@ -21,7 +21,7 @@ from flask import Flask, current_app
 from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 
-from bot import dispatch, lifecycle, live, metrics, queues
+from bot import dispatch, lifecycle, live, metrics, nlu_training, queues
 from flows import conversation
 from handlers.cases import unqueued_case_ids
 from handlers.notify import notify
@@ -201,6 +201,7 @@ def run_pass(app: Flask) -> bool:
             # One conversation that fails is counted (sweeper_errors) and retried next pass; the pass is
             # clean when nothing stored can be left unqueued, which is what a load balancer needs to know.
             ok = _steps(now, [("conversations", lambda at: sum(sweep_conversations(at).values()))])[1] and ok
+            ok = _steps(now, [("nlu", nlu_training.sweep)])[1] and ok  # retrainings; the NLU server's model
             if lifecycle.purge_due(now):  # once a day: personal data past its retention
                 ok = _steps(now, [("purge", lambda at: sum(lifecycle.purge(at).values()))])[1] and ok
             if ok:

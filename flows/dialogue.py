@@ -19,7 +19,7 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from flows import answers, engine
+from flows import answers, engine, learning
 from flows.definition import WHATSAPP_MAX, Flow
 from flows.router import (Understanding, fast_path, media_kind, mentions, normalise, numbers_in, reply_for,
                           understand)
@@ -90,6 +90,8 @@ def prepare(state: dict, body: str, media: list[dict], params: dict, product, fl
     if answers.answers_step(step, run, body, product, validators) or (
             step.type == "confirm" and answers.change_target(product, flow, run, body) is not None):
         return Prepared(kind="answer", media=placeholders)
+    if learning.not_this(product, run, body):
+        return Prepared(kind="not_this", media=placeholders)
     return _not_an_answer(flow, step, run, body, product, validators, nlu, placeholders)
 
 
@@ -163,6 +165,8 @@ def _resume_offer(ctx: Context, state: dict, body: str, prepared: Prepared) -> l
     understanding = prepared.understanding
     kind = understanding.kind if understanding is not None else None
     chosen = understanding.service if kind == "service" else None
+    if chosen and chosen != paused["flow"] and chosen in (state.get("offered") or ()):
+        return None  # "ya" or a letter to the bot's own question: that service first, the kept one later
     if (offered and _says_resume(ctx, body, digits=offered != "menu")) or chosen == paused["flow"]:
         return _resume(ctx, state)
     if chosen:
@@ -224,21 +228,26 @@ def reply(ctx: Context, state: dict, prepared: Prepared, message_id: int, body: 
 
     first_contact = not state.get("greeted")
     state["greeted"] = True
+    outside = False  # answered outside a run: only there may a question the bot asked be answered
     replies = _survey(ctx, state, body, received_at) if state.get("survey") or state.get("survey_comment") else None
     if replies is None:
         run = state.get("run")
         if engine.runnable(ctx.flows, run):
-            replies = answers.handle(ctx, state, engine.Input(message_id, prepared.answer or body, prepared.kind,
-                                                              prepared.media, prepared.media_kind))
+            replies = learning.in_flow(ctx, state, prepared.kind) or answers.handle(
+                ctx, state, engine.Input(message_id, prepared.answer or body, prepared.kind, prepared.media,
+                                         prepared.media_kind))
         elif run:
             replies = _gone(ctx, state)
         else:
             replies = _resume_offer(ctx, state, body, prepared)
             if replies is None:
-                replies = _outside_flow(ctx, state, prepared, message_id)
+                outside = True
+                replies = _outside_flow(ctx, state, prepared, message_id, body)
                 note = _kept_note(ctx, state) if conversation.handoff_since is None else None
                 if note and replies:
                     replies[-1] += "\n\n" + note
+    if not outside:
+        learning.forget_offer(state)
     if first_contact and replies:
         greeting = ctx.product.text("greeting", name=f" {profile_name}" if profile_name else "")
         replies[0] = greeting + "\n" + replies[0]
@@ -300,16 +309,18 @@ def split_long(text: str, limit: int = WHATSAPP_MAX) -> list[str]:
     return pieces + [rest]
 
 
-def _outside_flow(ctx: Context, state: dict, prepared: Prepared, message_id: int) -> list[str]:
+def _outside_flow(ctx: Context, state: dict, prepared: Prepared, message_id: int, body: str) -> list[str]:
     understanding = prepared.understanding
     if understanding is None:  # prepared for a run that has since ended
         understanding = fast_path("menu", state, ctx.product) or Understanding("help")
+    learning.outside_flow(ctx, state, understanding, message_id, body)
     if understanding.kind == "service" and understanding.service in ctx.flows:
         state.pop("offered", None)
         item = ctx.product.service(understanding.service)
         selected = ctx.product.text("service_selected", title=item.title)
         replies = engine.start(ctx, state, understanding.service)
         filled = answers.prefill(ctx, state, message_id, understanding.candidates)
+        learning.started(state, understanding, message_id)
         if filled:  # the message already answered the first question(s): no need to say what to prepare
             return [selected + "\n" + filled[0]] + filled[1:]
         intro = selected + (" " + item.intro if item.intro else "")

@@ -27,7 +27,9 @@ LETTERS = string.ascii_uppercase  # options offered outside the menu: letters, s
 
 @dataclass
 class Understanding:
-    kind: str  # service | ambiguous | choose | fallback | nlu_down | too_long | media | one of SMALL_TALK
+    # service | confirm (a service, asked about first) | not_this (the offer was refused) | ambiguous | choose
+    # | fallback | nlu_down | too_long | media | one of SMALL_TALK
+    kind: str
     service: str | None = None
     options: list[str] = field(default_factory=list)
     parse: Parse | None = None
@@ -87,6 +89,10 @@ def fast_path(body: str, state: dict, product: Product) -> Understanding | None:
     offered = state.get("offered") or []
     if offered and len(word) == 1 and word.upper() in LETTERS[:len(offered)]:
         return Understanding("service", service=offered[LETTERS.index(word.upper())], via="menu")
+    if len(offered) == 1 and word in product.words("yes") and not word.isdigit():  # "Maksud Anda …?" — "ya"
+        return Understanding("service", service=offered[0], via="menu")
+    if offered and not word.isdigit() and (word in product.words("no") or word in product.words("not_this")):
+        return Understanding("not_this", via="menu")
     if word.isdigit() and 1 <= int(word) <= len(product.menu):
         return Understanding("service", service=product.menu[int(word) - 1].id, via="menu")
     keyword = product.keywords.get(word)
@@ -100,6 +106,8 @@ def fast_path(body: str, state: dict, product: Product) -> Understanding | None:
 def from_parse(parse: Parse, product: Product) -> Understanding:
     services = {item.id for item in product.menu}
     if parse.intent in services:
+        if parse.confidence < product.nlu.confirm_below:
+            return Understanding("confirm", service=parse.intent, options=[parse.intent], parse=parse)
         return Understanding("service", service=parse.intent, parse=parse)
     if parse.intent in SMALL_TALK:
         return Understanding(parse.intent, parse=parse)
@@ -136,7 +144,8 @@ def understand(body: str, media: list[dict], params: dict, state: dict, product:
     except NLUUnavailable:
         return Understanding("nlu_down")
     words, data_services = product.data_change
-    if mentions(body, words) and not (understanding.kind == "service" and understanding.service in data_services):
+    if mentions(body, words) and not (understanding.kind in ("service", "confirm")
+                                      and understanding.service in data_services):
         return Understanding("choose", options=[s for s in data_services if s in services], parse=understanding.parse)
     understanding.candidates = candidates
     return understanding
@@ -154,6 +163,11 @@ def reply_for(understanding: Understanding, state: dict, product: Product) -> li
         return [product.text(key) + "\n\n" + menu]
     if kind == "nlu_down":
         return [product.text("nlu_unavailable") + "\n" + menu]
+    if kind == "confirm":
+        state["offered"] = understanding.options
+        return [product.text("confirm_service", title=product.title_of(understanding.service))]
+    if kind == "not_this":
+        return [product.text("misunderstood") + "\n" + menu]
     if kind in ("ambiguous", "choose") and understanding.options:
         state["offered"] = understanding.options
         key = "ambiguous" if kind == "ambiguous" else "data_change_offer"

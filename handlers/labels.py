@@ -33,7 +33,46 @@ AUDIT_LABELS = {  # storage.staff.AuditLog.action
     "deactivate": "Menonaktifkan petugas", "revoke_tokens": "Mencabut token", "new_token": "Membuat token",
     "create_staff": "Membuat akun petugas", "export_citizen": "Mengekspor data warga",
     "config_draft": "Menyimpan draf", "config_publish": "Menerbitkan", "config_rollback": "Mengembalikan versi",
+    "nlu_view": "Melihat pesan yang tidak dipahami", "nlu_label": "Memberi label pesan",
+    "nlu_undo": "Membatalkan label pesan", "nlu_train": "Melatih ulang model bahasa",
+    "nlu_publish": "Menerbitkan model bahasa", "nlu_rollback": "Mengembalikan model bahasa sebelumnya",
 }
+
+# What the bot understood (nlu/domain.yml's intents that are not services: those are named by their menu title).
+INTENT_LABELS = {
+    "greet": "Salam / sapaan", "thanks": "Terima kasih", "help": "Minta bantuan / menu",
+    "human_agent": "Minta bicara dengan petugas", "cancel": "Membatalkan", "affirm": "Ya / setuju",
+    "deny": "Bukan / tidak", "out_of_scope": "Di luar layanan", "nlu_fallback": "Tidak dipahami",
+}
+REVIEW_REASON_LABELS = {  # storage.nlu.ReviewReason
+    "not_understood": "Tidak dipahami", "ambiguous": "Ragu antara dua layanan",
+    "unsure": "Kurang yakin", "corrected": "Dikoreksi warga",
+}
+REVIEW_STATUS_LABELS = {  # storage.nlu.ReviewStatus
+    "open": "Perlu ditinjau", "labelled": "Diberi label", "out_of_scope": "Di luar layanan", "dismissed": "Diabaikan",
+}
+MODEL_STATUS_LABELS = {  # storage.nlu.ModelStatus
+    "queued": "Menunggu", "training": "Dilatih", "evaluating": "Diuji", "ready": "Siap diterbitkan",
+    "worse": "Lebih buruk — tidak diterbitkan", "failed": "Gagal", "published": "Berlaku", "retired": "Pernah berlaku",
+}
+MODEL_ERRORS = {  # nlu.trainer.TrainingError codes, and why a retraining or a model load failed
+    "missing_tools": "program Rasa atau data uji tidak ada di server ini",
+    "no_baseline": "tidak ada model pembanding (model bawaan NLU_MODEL atau berkas model yang berlaku tidak ada)",
+    "timeout": "melewati batas waktu pelatihan (NLU_TRAIN_TIMEOUT)",
+    "training_failed": "program pelatihan Rasa berhenti dengan galat (lihat log server)",
+    "evaluation_failed": "pengujian model berhenti dengan galat (lihat log server)",
+    "disk": "berkas model tidak bisa ditulis (disk penuh atau izin)",
+    "stale": "tidak ada pekerja pelatihan yang menyelesaikannya (proses trainer tidak berjalan?)",
+    "unexpected": "galat tak terduga (lihat log server)",
+    "server_down": "server NLU tidak menjawab",
+    "load_timeout": "server NLU terlalu lama memuat model",
+    "load_refused": "server NLU menolak model ini",
+    "model_missing": "berkas model tidak ditemukan",
+}
+
+
+def model_error(code: str | None) -> str:
+    return MODEL_ERRORS.get(code or "", code or "")
 
 CHANNEL_LABELS = {"console": "konsol", "api": "API", "cli": "baris perintah"}
 

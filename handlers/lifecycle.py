@@ -1,7 +1,8 @@
 """The life of personal data (UU 27/2022): kept only as long as configured, erased when a citizen
 asks and an officer confirms, and shown whole to a supervisor who exports it for the citizen.
 
-Rows are deleted, except a case's statistics (service, status, dates, SLA, rating), which lose every
+Messages kept for the NLU review go with the messages; those an admin labelled stay as training data
+(personal numbers masked) until the citizen's own data goes. Rows are deleted, except a case's statistics (service, status, dates, SLA, rating), which lose every
 link to the person: their fields, notes and comment are cleared and the case no longer points to the
 citizen. Files are deleted by the caller once no remaining document needs them (``orphan_files``).
 The conversation's state belongs to the flow engine (flows.conversation forgets it).
@@ -15,6 +16,7 @@ from sqlalchemy import and_, delete, exists, func, or_, select, update
 from handlers.product import Retention
 from storage.cases import Case, CaseEvent, CaseStatus, Document
 from storage.models import Citizen, InboundMessage, InboundStatus, MessageStatusEvent, OutboundMessage, OutboundStatus
+from storage.nlu import NluReview, ReviewStatus
 from storage.staff import Satisfaction
 
 BATCH = 1000
@@ -52,7 +54,9 @@ def old_messages(session, now: datetime, retention: Retention) -> int:
                                           OutboundMessage.status.not_in(OutboundStatus.SENDABLE + (OutboundStatus.SENDING,))))
     received = _delete_inbound(session, and_(InboundMessage.received_at < cutoff,
                                              InboundMessage.status != InboundStatus.RECEIVED))
-    return sent + received
+    reviews = session.execute(delete(NluReview).where(
+        NluReview.created_at < cutoff, NluReview.status.in_((ReviewStatus.OPEN, ReviewStatus.DISMISSED)))).rowcount
+    return sent + received + reviews
 
 
 def old_documents(session, now: datetime, retention: Retention) -> list[str]:
@@ -102,6 +106,7 @@ def delete_citizens(session, citizen_ids: list[int]) -> int:
     """The citizens' rows (their conversations forgotten first, by flows.conversation.forget)."""
     if not citizen_ids:
         return 0
+    session.execute(delete(NluReview).where(NluReview.citizen_id.in_(citizen_ids)))
     return session.execute(delete(Citizen).where(Citizen.id.in_(citizen_ids))).rowcount
 
 
@@ -113,6 +118,7 @@ def erase_citizen_data(session, citizen_id: int) -> list[str]:
         pass
     while _delete_inbound(session, InboundMessage.citizen_id == citizen_id):
         pass
+    session.execute(delete(NluReview).where(NluReview.citizen_id == citizen_id))  # also labelled ones
     hashes = list(session.scalars(select(Document.sha256).where(Document.citizen_id == citizen_id)))
     session.execute(delete(Document).where(Document.citizen_id == citizen_id))
     while deidentify_cases(session, Case.citizen_id == citizen_id):

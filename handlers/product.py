@@ -58,6 +58,7 @@ class NluSettings:
     timeout: float = 3.0
     ambiguity_margin: float = 0.2
     ambiguity_min: float = 0.2
+    confirm_below: float = 0.0  # a service recognised below this confidence is asked about first (0: never)
 
 
 CONTENT_SID = re.compile(r"^HX[0-9a-f]{32}$")
@@ -154,7 +155,8 @@ class Product:
         defaults = NluSettings()
         return NluSettings(float(cfg.get("timeout", defaults.timeout)),
                            float(cfg.get("ambiguity_margin", defaults.ambiguity_margin)),
-                           float(cfg.get("ambiguity_min", defaults.ambiguity_min)))
+                           float(cfg.get("ambiguity_min", defaults.ambiguity_min)),
+                           float(cfg.get("confirm_below", defaults.confirm_below)))
 
     # ------------------------------------------------------------------ the office
     @cached_property
@@ -282,9 +284,28 @@ def product_problems(raw: dict) -> list[str]:
     if not isinstance(retention, dict) or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
                                               for v in retention.values()):
         found.append("retention: setiap masa simpan harus bilangan bulat hari, paling sedikit 1")
+    found += _nlu_problems(raw.get("nlu"))
     for name, spec in (raw.get("templates") or {}).items():
         if not isinstance(spec, dict) or not isinstance(spec.get("variables", []), list):
             found.append(f"templates: {name} wajib punya content_sid dan daftar variables")
+    return found
+
+
+def _nlu_problems(cfg) -> list[str]:
+    """``nlu``: a timeout in seconds, and shares of confidence between 0 and 1."""
+    if cfg is None:
+        return []
+    if not isinstance(cfg, dict):
+        return ["nlu harus berisi timeout, ambiguity_margin, ambiguity_min, confirm_below"]
+    found = []
+    for key, value in cfg.items():
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if key == "timeout" and not (ok and 0 < value <= 10):
+            found.append("nlu: timeout harus angka detik antara 0 dan 10")
+        elif key in ("ambiguity_margin", "ambiguity_min", "confirm_below") and not (ok and 0 <= value <= 1):
+            found.append(f"nlu: {key} harus angka antara 0 dan 1")
+        elif key not in ("timeout", "ambiguity_margin", "ambiguity_min", "confirm_below"):
+            found.append(f"nlu: '{key}' tidak dikenal")
     return found
 
 

@@ -34,7 +34,7 @@ MEDIA_KINDS = tuple(MEDIA_DESCRIPTIONS)
 
 REQUIRED_TEXTS = (
     "greeting", "menu_intro", "menu_footer", "body_too_long", "nlu_unavailable",
-    "fallback", "nothing_pending", "ambiguous", "data_change_offer", "service_selected", "thanks", "cancelled", "not_cancelled",
+    "fallback", "nothing_pending", "ambiguous", "confirm_service", "misunderstood", "data_change_offer", "service_selected", "thanks", "cancelled", "not_cancelled",
     "which_to_change", "edit_field", "text_optional_hint", "thanks_in_flow", "greet_in_flow", "out_of_scope_in_flow",
     "kept_for_later",
     "switch_offer", "officer_soon", "officer_later", "officer_waiting", "officer_request_withdrawn",
@@ -63,6 +63,7 @@ TEXT_PLACEHOLDERS: dict[str, frozenset[str]] = {
     "officer_waiting": frozenset({"promise"}),
     "officer_request_kept": frozenset({"promise"}),
     "service_selected": frozenset({"title"}),
+    "confirm_service": frozenset({"title"}),
     "cancel_confirm": frozenset({"title"}),
     "resume_offer": frozenset({"title"}),
     "reminder": frozenset({"title"}),
@@ -113,6 +114,8 @@ TEXT_DESCRIPTIONS: dict[str, str] = {
     "fallback": "Bot tidak memahami pesan peserta di luar layanan; menu dikirim sesudahnya.",
     "nothing_pending": "Peserta menjawab YA/TIDAK padahal tidak ada yang sedang ditanyakan.",
     "ambiguous": "Pesan peserta cocok dengan dua layanan; bot menanyakan yang mana (pilihan huruf).",
+    "confirm_service": "Bot kurang yakin layanan mana yang dimaksud; ia menanyakannya dulu ({title}: layanan itu).",
+    "misunderstood": "Peserta menjawab BUKAN atas layanan yang ditebak bot; menu dikirim sesudahnya.",
     "data_change_offer": "Peserta ingin mengubah data tanpa menyebut data apa; bot menawarkan pilihannya.",
     "service_selected": "Peserta baru memilih layanan; dikirim sebelum pertanyaan pertamanya.",
     "thanks": "Peserta berterima kasih di luar layanan.",

@@ -262,6 +262,7 @@ def test_bulk_goes_to_the_notify_queue_taken_after_everything_else(app):
         assert dispatch.enqueue_outbound(notice, bulk=True) and dispatch.enqueue_outbound(reply)
         assert queues.queue(queues.NOTIFY).count == 1 and queues.queue(queues.OUTBOUND).count == 1
     assert queues.ALL[-1] == queues.NOTIFY and queues.ALL.index(queues.OUTBOUND) == 0
+    assert queues.TRAINING not in queues.ALL  # a retraining never holds up a worker that answers citizens
 
 
 def test_the_sweeper_queues_each_kind_where_it_belongs(app):
