@@ -22,6 +22,8 @@ import sys
 import time
 from collections import Counter
 
+# Run as a script, Python puts nlu/ on the path; the pipeline's components (nlu.components) need the root.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

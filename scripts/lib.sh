@@ -117,7 +117,8 @@ _train_nlu() {
 
 ensure_nlu_model() {
   # Trains the NLU model when its training data or config changed (keyed on their hash); exports NLU_MODEL.
-  local key; key="$(sha_of nlu/config.yml nlu/domain.yml $(find nlu/data -type f | sort))"
+  # (the pipeline's own components in nlu/components are part of the model too)
+  local key; key="$(sha_of nlu/config.yml nlu/domain.yml $(find nlu/data nlu/components -type f -name '*.y*ml' -o -type f -name '*.py' | sort))"
   NLU_MODEL="$CACHE/models/nlu-$key.tar.gz"
   export NLU_MODEL
   if [ -f "$NLU_MODEL" ]; then

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import re
+import shutil
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -12,7 +15,8 @@ from sqlalchemy import select
 from bot import create_app, metrics
 from flows.router import Understanding, from_parse
 from nlu.client import NLUClient, NLUUnavailable, Parse
-from tests.conftest import RASA_TOKEN
+from nlu.trainer import Server, same_model
+from tests.conftest import RASA_TOKEN, _nlu_model
 from storage import db
 from storage.models import InboundMessage, InboundStatus, OutboundMessage
 from tests.helpers import inbound_form, post_signed, run_jobs
@@ -22,8 +26,9 @@ SERVICES = {"change_nik", "change_phone", "check_status", "reactivation", "compl
 _ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]+\)|\{[^}]+\})")
 
 
-def heldout() -> list[tuple[str, str]]:
-    data = yaml.safe_load((ROOT / "nlu/tests/heldout.yml").read_text())
+def heldout(name: str = "heldout") -> list[tuple[str, str]]:
+    """An evaluation set: ``heldout`` (short messages) or ``realistic`` (long, story-first ones)."""
+    data = yaml.safe_load((ROOT / f"nlu/tests/{name}.yml").read_text())
     items = []
     for block in data["nlu"]:
         for line in block["examples"].splitlines():
@@ -48,17 +53,30 @@ def nlu(rasa_url) -> NLUClient:
     return NLUClient(rasa_url, timeout=10, token=RASA_TOKEN)
 
 
-def test_heldout_file_is_separate_from_the_training_data_and_big_enough():
-    items = heldout()
-    assert len(items) >= 100
+@pytest.mark.parametrize("name, size, per_service", [("heldout", 100, 10), ("realistic", 200, 20)])
+def test_evaluation_sets_are_separate_from_the_training_data_and_big_enough(name, size, per_service):
+    items = heldout(name)
+    assert len(items) >= size
     overlap = [text for text, _ in items if " ".join(text.lower().split()) in training_texts()]
     assert overlap == []
     per_intent = Counter(intent for _, intent in items)
-    assert all(per_intent[s] >= 10 for s in SERVICES), per_intent
+    assert all(per_intent[s] >= per_service for s in SERVICES), per_intent
 
 
-def test_intent_accuracy_on_heldout_utterances_is_at_least_90_percent(nlu):
-    items = heldout()
+def test_the_realistic_set_is_long_story_first_messages():
+    words = sorted(len(text.split()) for text, _ in heldout("realistic"))
+    assert words[len(words) // 2] >= 20, f"median {words[len(words) // 2]} words"
+
+
+# The accuracy each set reached when its threshold was last raised (docs/nlu-benchmark.md), with a
+# margin of about one message; a wrong service is worse than a question back, so it must stay rare.
+MINIMUM = {"heldout": (0.965, 0.02), "realistic": (0.93, 0.03)}  # reached: 0.974 / 0.013, 0.934 / 0.020
+
+
+@pytest.mark.parametrize("name", ["heldout", "realistic"])
+def test_intent_accuracy_on_the_evaluation_sets(nlu, name):
+    items = heldout(name)
+    least, wrong_service_share = MINIMUM[name]
     wrong, wrong_service = [], []
     for text, expected in items:
         got = nlu.parse(text).intent
@@ -68,9 +86,8 @@ def test_intent_accuracy_on_heldout_utterances_is_at_least_90_percent(nlu):
                 wrong_service.append((expected, got, text))
     accuracy = 1 - len(wrong) / len(items)
     report = "\n".join(f"  {e} -> {g}: {t}" for e, g, t in wrong)
-    assert accuracy >= 0.90, f"accuracy {accuracy:.3f} on {len(items)} held-out utterances\n{report}"
-    # A wrong service is worse than a question back: it must stay rare.
-    assert len(wrong_service) / len(items) <= 0.03, f"{len(wrong_service)} sent to a wrong service\n{report}"
+    assert accuracy >= least, f"accuracy {accuracy:.3f} on {len(items)} {name} utterances\n{report}"
+    assert len(wrong_service) / len(items) <= wrong_service_share, f"{len(wrong_service)} sent to a wrong service\n{report}"
 
 
 @pytest.mark.parametrize(
@@ -182,3 +199,36 @@ def test_the_answer_to_the_question_picks_the_offered_option(app):
     assert picked.service == "change_nik"
     reply_for(picked, state, product)
     assert "offered" not in state and fast_path("b", state, product) is None  # nothing offered any more
+
+
+def test_the_nlu_server_loads_another_model_while_it_keeps_answering_within_the_bots_deadline(rasa_url, tmp_path):
+    """Publishing a retrained model (bot.nlu_training.sync_model) is Rasa's PUT /model: no parse in the
+    meantime may miss the bot's 3-second deadline (it would show the menu instead of understanding)."""
+    base = Path(_nlu_model())
+    other = tmp_path / "nlu-reloaded.tar.gz"
+    shutil.copy(base, other)
+    server, bot_client = Server(rasa_url, RASA_TOKEN), NLUClient(rasa_url, timeout=3.0, token=RASA_TOKEN)
+    answered, failed, stop = [], [], threading.Event()
+
+    def keep_parsing():
+        while not stop.is_set():
+            try:
+                answered.append(bot_client.parse("nik di kartu saya salah").intent)
+            except NLUUnavailable:
+                failed.append(1)
+
+    threads = [threading.Thread(target=keep_parsing) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.3)
+        server.load(other)
+        assert same_model(server.model_file(), other)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        server.load(base)
+    assert failed == [] and len(answered) > 10 and set(answered) == {"change_nik"}
+    assert same_model(server.model_file(), base)
