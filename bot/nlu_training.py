@@ -41,7 +41,7 @@ EXPECTED_TRAIN_SECONDS = 40.0  # the progress bar's guess before any retraining 
 EVAL_SECONDS = 25.0
 # The progress bar: training fills 5 → 70 %, scoring 75 → 95 %.
 TRAIN_SPAN, EVAL_SPAN = (5, 70), (75, 95)
-STAGES = {"data": "menyiapkan data latih", "train": "melatih model", "eval": "menguji model"}
+STAGES = {"data": "Menyiapkan data latih", "train": "Melatih model", "eval": "Menguji model"}
 LOAD_TIMEOUT = 30.0       # the sweeper's wait for the NLU server to load a model (under its lock's 60 s)
 LOAD_TIMEOUT_WEB = 10.0   # an admin's click waits less; the sweeper finishes the job
 MAX_LOAD_FAILURES = 5     # then the model is left, its reason shown, until an admin publishes or rolls back

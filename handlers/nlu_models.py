@@ -129,11 +129,13 @@ def publish(session, model_id: int, staff_id: int | None, now: datetime, live_ba
     return True
 
 
-def rollback(session, staff_id: int | None, repository_known: bool) -> tuple[bool, NluModel | None]:
-    """The published model retires and the model it replaced comes back (None: the repository's, only
-    when it is known); rolling back again goes further back. Returns (done, the model now published)."""
+def rollback(session, staff_id: int | None, repository_known: bool,
+             expected_id: int) -> tuple[bool, NluModel | None]:
+    """The published model — ``expected_id``, the one the admin saw: a second click, or another admin's,
+    does not go back one more — retires and the model it replaced comes back (None: the repository's,
+    only when it is known); rolling back again goes further back. Returns (done, the model now published)."""
     current = published(session)
-    if current is None or (current.replaced_id is None and not repository_known):
+    if current is None or current.id != expected_id or (current.replaced_id is None and not repository_known):
         return False, None
     previous = session.get(NluModel, current.replaced_id) if current.replaced_id else None
     if previous is not None and (previous.status != ModelStatus.RETIRED or not previous.path):

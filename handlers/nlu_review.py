@@ -54,10 +54,14 @@ def text_of(session, message_id: int) -> str | None:
 
 def record(session, *, message_id: int, citizen_id: int | None, text: str, reason: str, parse: Parse | None,
            now: datetime) -> NluReview | None:
-    """Keep one message for review (once: a stronger reason replaces a weaker one, a decided review stays)."""
+    """Keep one message for review (once: a stronger reason replaces a weaker one, a decided review stays;
+    a message an admin already decided the same words of is not asked again)."""
     if not text.strip():
         return None
     review = session.scalar(select(NluReview).where(NluReview.message_id == message_id))
+    if review is None and session.scalar(select(NluReview.id).where(
+            NluReview.text == mask(text), NluReview.status.in_(ReviewStatus.DONE)).limit(1)) is not None:
+        return None  # the same words were decided before (a training example, or noise): nothing new to learn
     if review is not None:
         if review.status == ReviewStatus.OPEN and \
                 ReviewReason.ORDER.index(reason) < ReviewReason.ORDER.index(review.reason):

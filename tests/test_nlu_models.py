@@ -102,20 +102,22 @@ def test_publish_retires_the_published_one_and_rollback_goes_back_along_what_eac
         session.commit()
         assert not nlu_models.publish(session, b.id, None, utcnow(), "/tmp/b.tar.gz")  # already published
         assert [m.status for m in (session.get(NluModel, a.id), session.get(NluModel, b.id))] == ["retired", "published"]
-        done, now_published = nlu_models.rollback(session, None, repository_known=True)
+        assert nlu_models.rollback(session, None, True, a.id) == (False, None)  # the page showed another model
+        done, now_published = nlu_models.rollback(session, None, True, b.id)
         session.commit()
         assert done and now_published.id == a.id
+        assert nlu_models.rollback(session, None, True, b.id) == (False, None)  # a second click: not one more back
         c = trained(session, path="/tmp/c.tar.gz", baseline="/tmp/a.tar.gz")
         assert nlu_models.publish(session, c.id, None, utcnow(), "/tmp/a.tar.gz")
         session.commit()
-        done, now_published = nlu_models.rollback(session, None, repository_known=True)
+        done, now_published = nlu_models.rollback(session, None, True, c.id)
         session.commit()
         assert done and now_published.id == a.id  # what C replaced, not B (rolled back from before)
-        assert nlu_models.rollback(session, None, repository_known=False) == (False, None)  # the repository's: unknown
-        done, now_published = nlu_models.rollback(session, None, repository_known=True)
+        assert nlu_models.rollback(session, None, False, a.id) == (False, None)  # the repository's: unknown
+        done, now_published = nlu_models.rollback(session, None, True, a.id)
         session.commit()
         assert done and now_published is None and nlu_models.published(session) is None  # the repository's model
-        assert nlu_models.rollback(session, None, repository_known=True) == (False, None)
+        assert nlu_models.rollback(session, None, True, a.id) == (False, None)
 
 
 def test_a_retraining_that_lost_its_worker_fails_and_one_redis_forgot_is_queued_again(app):
@@ -191,7 +193,7 @@ def test_the_models_page_shows_scores_before_and_after_and_publishes(app, env):
     page = client.get("/console/admin/nlu/models").get_data(as_text=True)
     assert f"Terbitkan model #{ready.id}" in page and f"Terbitkan model #{worse.id}" not in page
     assert f"Terbitkan model #{old.id}" not in page and "Diuji terhadap model yang kini tidak berlaku" in page
-    assert "Lebih buruk" in page and "50.0%" in page and "97.4%" in page
+    assert "Lebih buruk" in page and "50,0%" in page and "97,4%" in page and "(+2 pesan)" in page
     token = csrf(client, "/console/admin/nlu/models")
     assert client.post(f"/console/admin/nlu/models/{worse.id}/publish", data={"csrf_token": token}).status_code == 302
     with app.app_context():
@@ -201,8 +203,16 @@ def test_the_models_page_shows_scores_before_and_after_and_publishes(app, env):
         assert nlu_models.published(db.session()).id == ready.id
     # No NLU server answers in this test: the page says it will be loaded, the sweeper keeps trying.
     assert "dimuat otomatis" in client.get("/console/admin/nlu/models").get_data(as_text=True)
+    token = csrf(client, "/console/admin/nlu/models")
+    for _ in range(2):  # a double submit goes back once
+        client.post("/console/admin/nlu/rollback", data={"csrf_token": token, "from_model": str(ready.id)})
+    with app.app_context():
+        assert nlu_models.published(db.session()) is None
+        assert db.session().get(NluModel, ready.id).status == ModelStatus.RETIRED
+    assert "sudah berubah" in client.get("/console/admin/nlu/models").get_data(as_text=True)
+    assert client.post("/console/admin/nlu/rollback", data={"csrf_token": token}).status_code == 400
     progress = client.get(f"/console/admin/nlu/models/{ready.id}/progress").get_json()
-    assert progress == {"status": "published", "label": "Berlaku", "progress": 100, "stage": "", "running": False}
+    assert progress == {"status": "retired", "label": "Pernah berlaku", "progress": 100, "stage": "", "running": False}
 
 
 def test_missing_tools_are_named():

@@ -85,7 +85,7 @@ def test_a_message_the_bot_did_not_understand_is_kept_masked_for_review(app, twi
 def test_unsure_about_one_service_the_bot_asks_first_and_yes_starts_it(app, twilio):
     chat = Chat(app, twilio)
     [question] = chat.send("kartu ibu sy gmn ini")
-    assert "Maksud Anda layanan *Aktifkan kembali kartu PBI*?" in question and "*YA*" in question
+    assert "Maksud Anda *Aktifkan kembali kartu PBI*?" in question and "*YA*" in question
     [review] = reviews(app)
     assert (review.reason, review.intent, review.confidence) == (ReviewReason.UNSURE, "reactivation", 0.42)
     assert "*Aktifkan kembali kartu PBI*" in chat.last("ya")
@@ -240,6 +240,17 @@ def test_yes_to_the_question_starts_that_service_even_with_a_request_kept_for_la
 def test_yes_to_the_question_uses_the_numbers_the_first_message_had(app, twilio):
     chat = Chat(app, twilio)
     [question] = chat.send(NUMBERS)
-    assert "Maksud Anda layanan *Ubah / perbaiki NIK*?" in question
+    assert "Maksud Anda *Ubah / perbaiki NIK*?" in question
     reply = chat.last("ya")
     assert "nomor kartu JKN-KIS" not in reply and "NIK yang benar" not in reply  # both already answered
+
+
+def test_words_an_admin_already_decided_are_not_asked_about_again(app, twilio):
+    Chat(app, twilio).send("sy mau tanya soal 3201234505860003 itu lho")
+    [review] = reviews(app)
+    with app.app_context():
+        assert nlu_review.decide(db.session(), review.id, "change_nik", None, utcnow())
+        db.session().commit()
+    Chat(app, twilio, phone="+6281211112222").send("sy mau tanya soal 3201234505860004 itu lho")  # the same, masked
+    Chat(app, twilio, phone="+6281211113333").send("sy mau tanya yg lain lho")
+    assert [r.text for r in reviews(app)] == ["sy mau tanya soal •••••••••••••••• itu lho", "sy mau tanya yg lain lho"]

@@ -18,7 +18,7 @@ from storage.models import utcnow
 from storage.nlu import ModelStatus, NluModel, ReviewReason, ReviewStatus
 from storage.staff import Role
 
-SET_LABELS = {"short": "Pesan pendek (uji terpisah)", "long": "Pesan panjang warga (uji realistis)"}
+SET_LABELS = {"short": "Pesan pendek, uji terpisah", "long": "Pesan panjang warga, uji realistis"}
 
 
 def intent_choices() -> list[tuple[str, str]]:
@@ -167,11 +167,20 @@ def nlu_publish(model_id: int):
 @role_required(Role.ADMIN)
 def nlu_rollback():
     session, staff = db.session(), me()
-    done, now_published = nlu_models.rollback(session, staff.id, nlu_training.base_model() is not None)
+    try:
+        expected = int(request.form.get("from_model", ""))
+    except ValueError:
+        abort(400)
+    current = nlu_models.published(session)
+    repository_known = nlu_training.base_model() is not None
+    done, now_published = nlu_models.rollback(session, staff.id, repository_known, expected)
     if not done:
         session.rollback()
-        flash("Tidak ada model sebelumnya yang bisa dikembalikan (model bawaan NLU_MODEL tidak diketahui server ini).",
-              "error")
+        if current is None or current.id != expected:
+            flash("Model yang berlaku sudah berubah (mungkin oleh admin lain); periksa halaman ini lagi.", "error")
+        else:
+            flash("Model bawaan tidak bisa dikembalikan: berkasnya tidak diketahui server ini (pengaturan NLU_MODEL).",
+                  "error")
         return redirect(url_for("console.nlu_models_page"))
     audit(session, staff, "nlu_rollback", detail=f"model {now_published.id}" if now_published else "repository model")
     session.commit()

@@ -15,6 +15,8 @@
         bar.value = data.progress;
         percent.textContent = data.progress + "%";
         stage.textContent = data.stage || data.label;
+        const badge = document.getElementById("model-" + box.dataset.model + "-status");
+        if (badge) badge.textContent = data.label;
         if (!data.running) window.location.reload();
       })
       .catch(() => {})
