@@ -27,7 +27,9 @@ from sqlalchemy import select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from bot import queues
+from handlers import branches
 from storage import keys
+from storage.branches import StaffBranch
 from storage.models import as_utc, utcnow
 from storage.staff import ApiToken, Role, Staff, StaffSession
 
@@ -89,14 +91,21 @@ def verify(staff: Staff | None, password: str) -> bool:
     return check_password_hash(staff.password_hash, password)
 
 
-def create_staff(session, name: str, role: str, password: str) -> Staff:
+def create_staff(session, name: str, role: str, password: str, branch_codes: tuple[str, ...] = ()) -> Staff:
+    """A new officer, working for the branches named (none named: the default branch)."""
     if role not in Role.ALL:
         raise AccountError(f"role must be one of {', '.join(Role.ALL)}")
     problems = password_problems(name, password)
     if problems:
         raise AccountError(" ".join(problems))
+    chosen = [branches.by_code(session, code) for code in branch_codes] or [branches.default(session)]
+    unknown = [code for code, branch in zip(branch_codes, chosen) if branch is None]
+    if unknown:
+        raise AccountError(f"no branch {', '.join(unknown)} (see `flask --app bot branches list`)")
     staff = Staff(name=name, role=role, password_hash=hash_password(password), password_changed_at=utcnow())
     session.add(staff)
+    session.flush()
+    session.add_all(StaffBranch(staff_id=staff.id, branch_id=branch.id) for branch in chosen)
     return staff
 
 

@@ -11,6 +11,7 @@ from rq import SimpleWorker
 
 from bot import lifecycle, queues
 from bot import sweeper as sweeper_mod
+from bot.branches_cli import branches_cli
 from bot.registry_cli import registry_cli
 from storage import db
 from storage.migrate import downgrade, upgrade
@@ -82,6 +83,7 @@ def sweep_command() -> None:
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(registry_cli)
+    app.cli.add_command(branches_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(worker)
     app.cli.add_command(sweep_command)

@@ -32,7 +32,9 @@ def _staff(session, name: str) -> Staff:
 @click.option("--role", required=True, help=f"One of: {', '.join(Role.ALL)}.")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
               help=f"At least {accounts.PASSWORD_MIN} characters of two kinds (asked for, hidden, when left out).")
-def create(name: str, role: str, password: str) -> None:
+@click.option("--branch", "branch_codes", multiple=True,
+              help="A branch office the officer works for (repeatable; default: the default branch).")
+def create(name: str, role: str, password: str, branch_codes: tuple[str, ...]) -> None:
     """Create the staff member NAME (the login name)."""
     name = name.strip()
     if not name or len(name) > 64:
@@ -41,7 +43,7 @@ def create(name: str, role: str, password: str) -> None:
     if session.scalar(select(Staff.id).where(Staff.name == name)) is not None:
         raise click.ClickException(f"a staff member named {name!r} already exists")
     try:
-        staff = accounts.create_staff(session, name, role, password)
+        staff = accounts.create_staff(session, name, role, password, tuple(c.strip().upper() for c in branch_codes))
         session.flush()
         audit(session, None, "create_staff", detail=f"staff {staff.id} ({role})", channel="cli")
         session.commit()

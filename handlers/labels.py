@@ -35,7 +35,8 @@ AUDIT_LABELS = {  # storage.staff.AuditLog.action
     "config_draft": "Menyimpan draf", "config_publish": "Menerbitkan", "config_rollback": "Mengembalikan versi",
     "nlu_view": "Melihat pesan yang tidak dipahami", "nlu_label": "Memberi label pesan",
     "nlu_undo": "Membatalkan label pesan", "nlu_train": "Melatih ulang model bahasa",
-    "nlu_publish": "Menerbitkan model bahasa", "nlu_rollback": "Mengembalikan model bahasa sebelumnya",
+    "nlu_publish": "Menerbitkan model bahasa", "branch_add": "Menambah kantor cabang",
+    "branch_edit": "Mengubah kantor cabang", "nlu_rollback": "Mengembalikan model bahasa sebelumnya",
 }
 
 # What the bot understood (nlu/domain.yml's intents that are not services: those are named by their menu title).

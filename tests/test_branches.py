@@ -1,0 +1,87 @@
+"""Branch offices: every install has a default branch (existing officers work for it, unknown numbers
+belong to it); admins add and change branches from the CLI, checked and audited; a number belongs to one
+branch; officers are created for branches."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from handlers import branches
+from storage import db
+from storage.branches import DEFAULT_CODE, Branch, StaffBranch
+from storage.staff import AuditLog, Staff
+
+pytestmark = pytest.mark.one_backend
+
+SDA = "whatsapp:+6231890001"
+SBY = "whatsapp:+6231890002"
+
+
+def run(runner, *args):
+    return runner.invoke(args=["branches", *args])
+
+
+def test_branches_are_added_listed_and_edited_from_the_cli_and_audited(app, runner):
+    added = run(runner, "add", "kc-sda", "--name", "KC Sidoarjo", "--whatsapp", "+62 31 890001",
+                "--whatsapp", "whatsapp:+6231890003", "--holiday", "2026-12-24")
+    assert added.exit_code == 0, added.output
+    listed = run(runner, "list").output.splitlines()
+    assert listed[0].startswith(f"{DEFAULT_CODE} (default)\tKantor utama")
+    assert listed[1] == (f"KC-SDA\tKC Sidoarjo\tnumbers: {SDA}, whatsapp:+6231890003\tholidays: 2026-12-24\t"
+                         "officers: 0")
+    edited = run(runner, "edit", "KC-SDA", "--name", "KC Sidoarjo Kota", "--remove-whatsapp", "+6231890003",
+                 "--add-whatsapp", "0318 900 04", "--holiday", "2027-01-02", "--remove-holiday", "2026-12-24")
+    assert edited.exit_code == 0, edited.output
+    with app.app_context():
+        branch = branches.by_code(db.session(), "KC-SDA")
+        assert branch.name == "KC Sidoarjo Kota" and branch.holidays == ["2027-01-02"]
+        assert [n.number for n in branch.numbers] == [SDA, "whatsapp:+6231890004"]  # the main sender stays first
+        actions = db.session().scalars(select(AuditLog.action).where(AuditLog.channel == "cli")).all()
+    assert actions == ["branch_add", "branch_edit"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("add", "K", "--name", "x"), "2 to 16 capital letters"),
+    (("add", "KC-MJK", "--name", "x", "--whatsapp", "12345"), "not a valid phone number"),
+    (("add", "KC-MJK", "--name", "x", "--holiday", "24-12-2026"), "is not a date"),
+    (("add", "KC-MJK", "--name", "KC Mojokerto", "--whatsapp", SDA), "already a number of another branch"),
+    (("add", "KC-SDA", "--name", "again"), "already exists"),
+    (("edit", "KC-XXX", "--name", "x"), "no branch KC-XXX"),
+    (("edit", "KC-SBY", "--add-whatsapp", SDA), "already a number of another branch"),
+])
+def test_what_cannot_run_is_refused_with_a_reason_and_nothing_changes(app, runner, args, message):
+    assert run(runner, "add", "KC-SDA", "--name", "KC Sidoarjo", "--whatsapp", SDA).exit_code == 0
+    assert run(runner, "add", "KC-SBY", "--name", "KC Surabaya", "--whatsapp", SBY).exit_code == 0
+    result = run(runner, *args)
+    assert result.exit_code != 0 and message in result.output
+    with app.app_context():
+        session = db.session()
+        assert [b.code for b in branches.all_branches(session)] == [DEFAULT_CODE, "KC-SBY", "KC-SDA"]
+        assert [n.number for n in branches.by_code(session, "KC-SDA").numbers] == [SDA]
+
+
+def test_a_number_finds_its_branch_and_an_unknown_number_the_default_one(app, runner):
+    run(runner, "add", "KC-SDA", "--name", "KC Sidoarjo", "--whatsapp", SDA)
+    with app.app_context():
+        session = db.session()
+        assert branches.for_number(session, SDA).code == "KC-SDA"
+        assert branches.for_number(session, "whatsapp:+14155238886").code == DEFAULT_CODE
+        assert branches.for_number(session, None).is_default
+        assert session.scalar(select(Branch.id).where(Branch.is_default.is_(True)).limit(2)) is not None
+
+
+def test_officers_are_created_for_their_branches_or_the_default_one(app, runner):
+    run(runner, "add", "KC-SDA", "--name", "KC Sidoarjo", "--whatsapp", SDA)
+    made = runner.invoke(args=["users", "create", "sari", "--role", "agent", "--password", "rahasia-kuat-123",
+                               "--branch", "kc-sda"])
+    assert made.exit_code == 0, made.output
+    runner.invoke(args=["users", "create", "budi", "--role", "agent", "--password", "rahasia-kuat-123"])
+    refused = runner.invoke(args=["users", "create", "tono", "--role", "agent", "--password", "rahasia-kuat-123",
+                                  "--branch", "KC-NOPE"])
+    assert refused.exit_code != 0 and "no branch KC-NOPE" in refused.output
+    with app.app_context():
+        session = db.session()
+        rows = session.execute(select(Staff.name, Branch.code).join(StaffBranch, StaffBranch.staff_id == Staff.id)
+                               .join(Branch, Branch.id == StaffBranch.branch_id).order_by(Staff.name)).all()
+        assert [tuple(r) for r in rows] == [("budi", DEFAULT_CODE), ("sari", "KC-SDA")]
+        assert session.scalar(select(Staff).where(Staff.name == "tono")) is None
