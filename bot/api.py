@@ -104,6 +104,7 @@ def summary(case: Case, names: dict[int, str], now=None) -> dict:
     """What the queue shows: no personal data."""
     return {
         "ticket": case.ticket,
+        "branch": case.branch.code if case.branch is not None else None,
         "service": case.service,
         "status": case.status,
         "created_at": _iso(case.created_at),

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from storage.branches import DEFAULT_CODE, Branch, BranchNumber, StaffBranch
+from storage.models import InboundMessage
 
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,15}$")
 NAME_MAX = 128
@@ -80,6 +81,12 @@ def for_number(session, to: str | None) -> Branch:
         if branch_id is not None:
             return session.get(Branch, branch_id)
     return default(session)
+
+
+def last_number(session, citizen_id: int) -> str | None:
+    """The number the citizen last wrote to (an inbound message's To)."""
+    return session.scalar(select(InboundMessage.to_number).where(InboundMessage.citizen_id == citizen_id)
+                          .order_by(InboundMessage.id.desc()).limit(1))
 
 
 def all_branches(session) -> list[Branch]:

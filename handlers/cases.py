@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from handlers import branches
 from handlers.worktime import DAYS_ID, format_date_short, format_moment_id, zone_label
 from storage.cases import Case, CaseEvent, CaseStatus, Document, TicketCounter
 from storage.models import as_utc, utcnow
@@ -49,9 +50,11 @@ def request_fields(values: dict) -> dict:
 
 def create_case(session, citizen_id: int, service: str, fields: dict, document_ids: list[int], flow_version: str,
                 product) -> Case:
+    branch = branches.for_number(session, branches.last_number(session, citizen_id))
     case = Case(
         ticket=next_ticket(session, office_today(product)), service=service, service_title=product.title_of(service),
         citizen_id=citizen_id, status=CaseStatus.SUBMITTED, fields=fields, flow_version=flow_version,
+        branch_id=branch.id,
     )
     session.add(case)
     session.flush()

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from storage.branches import Branch
 from storage.models import Base, Citizen, utcnow
 
 
@@ -58,8 +59,11 @@ class Case(Base):
     updated_by_citizen: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # flag in the queue
     closed_at: Mapped[datetime | None]
     read_at: Mapped[datetime | None]  # when its holder last read the conversation: later messages are unread
+    # The branch office it belongs to: the one of the number the citizen wrote to (handlers.branches).
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id"), index=True)
 
     citizen: Mapped[Citizen | None] = relationship()
+    branch: Mapped[Branch | None] = relationship(lazy="joined")
     documents: Mapped[list["Document"]] = relationship(back_populates="case", order_by="Document.id")
     events: Mapped[list["CaseEvent"]] = relationship(back_populates="case", order_by="CaseEvent.id")
 

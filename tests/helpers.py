@@ -8,11 +8,13 @@ import textwrap
 from datetime import datetime, timezone
 
 from rq import SimpleWorker
+from sqlalchemy import create_engine, text
 from twilio.request_validator import RequestValidator
 
 from bot import queues
 from bot.accounts import create_staff
 from storage import db
+from storage.migrate import upgrade
 from storage.models import utcnow
 from tests.images import document_photo
 
@@ -46,6 +48,18 @@ def awake(app) -> datetime:
     quiet = app.config["PRODUCT"].quiet_hours
     now = utcnow()
     return quiet.ends_at(now).astimezone(timezone.utc) if quiet else now
+
+
+def database_at(tmp_path, revision: str, *statements: str):
+    """A SQLite database migrated up to ``revision`` holding the rows ``statements`` insert: an install
+    from before a migration, to upgrade in a test. Returns (url, engine)."""
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    upgrade(url, revision)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    return url, engine
 
 
 def run_jobs(app, names=queues.ALL) -> None:

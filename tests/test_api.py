@@ -138,7 +138,7 @@ def test_list_filters_pages_oldest_first_without_personal_data(app, client):
     assert body["total"] == 3 and [c["ticket"] for c in body["cases"]] == [first, second, third]
     claimed = body["cases"][1]
     assert claimed["status"] == "in_review" and claimed["assigned_to"] == "ani"
-    assert set(claimed) == {"ticket", "service", "status", "created_at", "sla_due_at", "overdue", "assigned_to",
+    assert set(claimed) == {"ticket", "branch", "service", "status", "created_at", "sla_due_at", "overdue", "assigned_to",
                             "updated_by_citizen"}
     text = client.get("/api/cases", headers=auth(token)).get_data(as_text=True)
     assert "3201234505860003" not in text and "1111111" not in text and "RSUD" not in text

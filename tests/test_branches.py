@@ -4,12 +4,16 @@ branch; officers are created for branches."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from handlers import branches
 from storage import db
 from storage.branches import DEFAULT_CODE, Branch, StaffBranch
+from storage.cases import Case
+from storage.migrate import upgrade
 from storage.staff import AuditLog, Staff
+from bot.accounts import create_staff, new_token
+from tests.helpers import Chat, complaint_answers, database_at
 
 pytestmark = pytest.mark.one_backend
 
@@ -85,3 +89,38 @@ def test_officers_are_created_for_their_branches_or_the_default_one(app, runner)
                                .join(Branch, Branch.id == StaffBranch.branch_id).order_by(Staff.name)).all()
         assert [tuple(r) for r in rows] == [("budi", DEFAULT_CODE), ("sari", "KC-SDA")]
         assert session.scalar(select(Staff).where(Staff.name == "tono")) is None
+
+
+def test_a_case_belongs_to_the_branch_of_the_number_the_citizen_wrote_to(app, runner, twilio):
+    run(runner, "add", "KC-SDA", "--name", "KC Sidoarjo", "--whatsapp", SDA)
+    sidoarjo, elsewhere = Chat(app, twilio, phone="+6281234500001"), Chat(app, twilio, phone="+6281234500002")
+    for answer in complaint_answers():
+        sidoarjo.send_extra(answer, To=SDA)
+        elsewhere.say(answer)  # to the install's own number: no branch has it
+    with app.app_context():
+        cases = db.session().scalars(select(Case).order_by(Case.id)).all()
+        assert [c.branch.code for c in cases] == ["KC-SDA", DEFAULT_CODE]
+        tickets = [c.ticket for c in cases]
+    with app.app_context():
+        session = db.session()
+        token = new_token(session, create_staff(session, "adi", "supervisor", "rahasia-kuat-123"))
+        session.commit()
+    client = app.test_client()
+    answers = [client.get(f"/api/cases/{t}", headers={"Authorization": f"Bearer {token}"}).get_json() for t in tickets]
+    assert [a["branch"] for a in answers] == ["KC-SDA", DEFAULT_CODE]
+
+
+def test_the_migration_puts_existing_cases_and_officers_in_the_default_branch(tmp_path):
+    url, engine = database_at(
+        tmp_path, "0009",
+        "INSERT INTO staff (name, role, password_hash, active, created_at, failed_logins) "
+        "VALUES ('ani', 'agent', 'x', 1, '2026-12-01', 0)",
+        "INSERT INTO citizens (phone, created_at) VALUES ('+6281200000001', '2026-12-01')",
+        "INSERT INTO cases (ticket, service, citizen_id, status, fields, created_at, updated_at, updated_by_citizen) "
+        "VALUES ('PDW-20261201-0001', 'complaint', 1, 'submitted', '{}', '2026-12-01', '2026-12-01', 0)")
+    upgrade(url)
+    with engine.connect() as conn:
+        default_id = conn.scalar(text("SELECT id FROM branches WHERE code = 'UTAMA' AND is_default"))
+        assert conn.scalar(text("SELECT branch_id FROM cases")) == default_id
+        assert conn.execute(text("SELECT staff_id, branch_id FROM staff_branches")).all() == [(1, default_id)]
+    engine.dispose()

@@ -10,7 +10,7 @@ import zipfile
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import create_engine, func, select, text, update
+from sqlalchemy import func, select, text, update
 
 from bot import create_app, lifecycle
 from bot.accounts import create_staff
@@ -21,7 +21,7 @@ from storage.media import MediaKeyError, MediaStore
 from storage.migrate import upgrade
 from storage.models import Citizen, Conversation, InboundMessage, OutboundMessage, utcnow
 from storage.staff import AuditLog, Satisfaction
-from tests.helpers import STAFF_PASSWORD, add_staff, Chat, logged_in, run_jobs, submit_nik_case
+from tests.helpers import STAFF_PASSWORD, add_staff, Chat, database_at, logged_in, run_jobs, submit_nik_case
 from tests.images import document_photo
 
 PASSWORD = STAFF_PASSWORD
@@ -276,14 +276,11 @@ def test_simulator_uploads_are_encrypted_and_purged(env, tmp_path):
 
 
 def test_tokens_issued_before_expiry_existed_get_one(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
-    upgrade(url, "0005")
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("INSERT INTO staff (name, role, password_hash, active, failed_logins, created_at) "
-                          "VALUES ('lama', 'agent', 'x', 1, 0, '2026-01-01')"))
-        conn.execute(text("INSERT INTO api_tokens (staff_id, token_hash, created_at, revoked) "
-                          "VALUES (1, 'h', '2026-01-01', 0)"))
+    url, engine = database_at(tmp_path, "0005",
+                              "INSERT INTO staff (name, role, password_hash, active, failed_logins, created_at) "
+                              "VALUES ('lama', 'agent', 'x', 1, 0, '2026-01-01')",
+                              "INSERT INTO api_tokens (staff_id, token_hash, created_at, revoked) "
+                              "VALUES (1, 'h', '2026-01-01', 0)")
     upgrade(url)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT expires_at FROM api_tokens")).scalar() is not None
