@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -23,22 +22,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import yaml  # noqa: E402
-
 from flows.router import understand  # noqa: E402
 from handlers.product import load_product  # noqa: E402
 from nlu.client import NLUClient  # noqa: E402
+from nlu.examples import examples  # noqa: E402
 
 SERVICES = {"change_nik", "change_phone", "check_status", "reactivation", "complaint", "case_status"}
-ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]+\)|\{[^}]+\})")
 
 
 def load(name: str) -> list[tuple[str, str]]:
-    items = []
-    for block in yaml.safe_load((ROOT / "nlu" / "tests" / f"{name}.yml").read_text(encoding="utf-8"))["nlu"]:
-        items += [(ANNOTATION.sub(r"\1", line.strip()[2:]), block["intent"])
-                  for line in block["examples"].splitlines() if line.strip().startswith("- ")]
-    return items
+    return examples(ROOT / "nlu" / "tests" / f"{name}.yml")
 
 
 def outcome(understanding, gold: str) -> str:

@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import os
-import re
 import sys
 import time
 from collections import Counter
@@ -27,24 +26,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import structlog  # noqa: E402  (these two are the Rasa environment's)
-import yaml  # noqa: E402
-_ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]+\)|\{[^}]+\})")
+import structlog  # noqa: E402  (the Rasa environment's)
+
+from nlu.examples import examples  # noqa: E402
 FALLBACK = "nlu_fallback"
-
-
-def load_set(path: str) -> list[tuple[str, str]]:
-    with open(path, encoding="utf-8") as handle:
-        data = yaml.safe_load(handle) or {}
-    items = []
-    for block in data.get("nlu") or []:
-        if "intent" not in block:
-            continue
-        for line in str(block.get("examples") or "").splitlines():
-            line = line.strip()
-            if line.startswith("- "):
-                items.append((_ANNOTATION.sub(r"\1", line[2:]).strip(), block["intent"]))
-    return items
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -122,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         name, _, path = spec.partition("=")
         if not name or not path:
             parser.error(f"--set wants NAME=PATH, got {spec!r}")
-        sets[name] = load_set(path)
+        sets[name] = examples(path)
     document = {"models": [evaluate(path, sets) for path in args.model]}
     text = json.dumps(document, ensure_ascii=False)
     if args.json_out:

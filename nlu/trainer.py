@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Callable
 
 import requests
-import yaml
+
+from nlu.examples import examples as read_examples
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,13 +70,7 @@ def normalised(text: str) -> str:
 
 def eval_texts(tools: "Toolchain") -> set[str]:
     """The evaluation sets' texts (normalised): a labelled message that is one of them is not trained on."""
-    texts = set()
-    for _, path in tools.eval_sets:
-        for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
-            for line in str(block.get("examples") or "").splitlines():
-                if line.strip().startswith("- "):
-                    texts.add(normalised(re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", line.strip()[2:])))
-    return texts
+    return {normalised(text) for _, path in tools.eval_sets for text, _ in read_examples(path)}
 
 
 def training_yaml(examples: list[tuple[str, str]]) -> str:
