@@ -91,10 +91,14 @@ def verify(staff: Staff | None, password: str) -> bool:
     return check_password_hash(staff.password_hash, password)
 
 
-def create_staff(session, name: str, role: str, password: str, branch_codes: tuple[str, ...] = ()) -> Staff:
-    """A new officer, working for the branches named (none named: the default branch)."""
+def create_staff(session, name: str, role: str, password: str, branch_codes: tuple[str, ...] = (),
+                 national: bool = False) -> Staff:
+    """A new officer, working for the branches named (none named: the default branch); a national
+    supervisor sees every branch's cases."""
     if role not in Role.ALL:
         raise AccountError(f"role must be one of {', '.join(Role.ALL)}")
+    if national and role != Role.SUPERVISOR:
+        raise AccountError("only a supervisor can be national (admins see every branch anyway)")
     problems = password_problems(name, password)
     if problems:
         raise AccountError(" ".join(problems))
@@ -102,7 +106,8 @@ def create_staff(session, name: str, role: str, password: str, branch_codes: tup
     unknown = [code for code, branch in zip(branch_codes, chosen) if branch is None]
     if unknown:
         raise AccountError(f"no branch {', '.join(unknown)} (see `flask --app bot branches list`)")
-    staff = Staff(name=name, role=role, password_hash=hash_password(password), password_changed_at=utcnow())
+    staff = Staff(name=name, role=role, password_hash=hash_password(password), password_changed_at=utcnow(),
+                  national=national)
     session.add(staff)
     session.flush()
     session.add_all(StaffBranch(staff_id=staff.id, branch_id=branch.id) for branch in chosen)
@@ -267,6 +272,7 @@ class Acting:
     name: str
     role: str
     token_id: int | None = None
+    national: bool = False  # the owner is a national supervisor (handlers.visibility)
 
     def at_least(self, role: str) -> bool:
         return Role.RANK[self.role] >= Role.RANK[role]

@@ -77,7 +77,7 @@ def _authenticate():
         raise ApiError("token tidak sah, kedaluwarsa atau dicabut", 401,
                        {"WWW-Authenticate": 'Bearer realm="pandawa", error="invalid_token"'})
     session.commit()  # last_used_at
-    g.api_staff = accounts.Acting(row.staff.id, row.staff.name, accounts.token_role(row), row.id)
+    g.api_staff = accounts.Acting(row.staff.id, row.staff.name, accounts.token_role(row), row.id, row.staff.national)
     return None
 
 

@@ -34,7 +34,8 @@ def _staff(session, name: str) -> Staff:
               help=f"At least {accounts.PASSWORD_MIN} characters of two kinds (asked for, hidden, when left out).")
 @click.option("--branch", "branch_codes", multiple=True,
               help="A branch office the officer works for (repeatable; default: the default branch).")
-def create(name: str, role: str, password: str, branch_codes: tuple[str, ...]) -> None:
+@click.option("--national", is_flag=True, help="A national supervisor: sees every branch's cases.")
+def create(name: str, role: str, password: str, branch_codes: tuple[str, ...], national: bool) -> None:
     """Create the staff member NAME (the login name)."""
     name = name.strip()
     if not name or len(name) > 64:
@@ -43,9 +44,10 @@ def create(name: str, role: str, password: str, branch_codes: tuple[str, ...]) -
     if session.scalar(select(Staff.id).where(Staff.name == name)) is not None:
         raise click.ClickException(f"a staff member named {name!r} already exists")
     try:
-        staff = accounts.create_staff(session, name, role, password, tuple(c.strip().upper() for c in branch_codes))
+        staff = accounts.create_staff(session, name, role, password, tuple(c.strip().upper() for c in branch_codes),
+                                     national)
         session.flush()
-        audit(session, None, "create_staff", detail=f"staff {staff.id} ({role})", channel="cli")
+        audit(session, None, "create_staff", detail=f"staff {staff.id} ({role}{', nasional' if national else ''})", channel="cli")
         session.commit()
     except accounts.AccountError as exc:  # bad role, weak password
         session.rollback()

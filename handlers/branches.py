@@ -6,23 +6,29 @@ belongs to the default branch. A branch's regional holidays add to the national 
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import phonenumbers
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from handlers.validators import PROVINCES
+from handlers.worktime import DAY_NAMES, parse_time
 from storage.branches import DEFAULT_CODE, Branch, BranchNumber, StaffBranch
-from storage.models import InboundMessage
+from storage.config_versions import ConfigVersion, VersionStatus
+from storage.models import InboundMessage, utcnow
 
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,15}$")
+REGENCY = re.compile(r"^\d{4}$")
 NAME_MAX = 128
 
 
 class BranchError(ValueError):
-    """What cannot be saved, in plain words (English: the CLI's operators; the console words its own)."""
+    """What cannot be saved, in plain Indonesian (the CLI and the console show it as it is)."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,10 @@ class Change:
     add_holidays: tuple[str, ...] = ()
     remove_holidays: tuple[str, ...] = ()
     contact: str | None = None
+    add_regencies: tuple[str, ...] = ()
+    remove_regencies: tuple[str, ...] = ()
+    hours: dict[str, Any] | None = None      # {} goes back to the national hours
+    sla_hours: dict[str, Any] | None = None  # {} goes back to the national SLA targets
 
 
 def whatsapp_number(value: str) -> str:
@@ -43,9 +53,9 @@ def whatsapp_number(value: str) -> str:
     try:
         parsed = phonenumbers.parse(raw, "ID")
     except phonenumbers.NumberParseException:
-        raise BranchError(f"{value!r} is not a phone number") from None
+        raise BranchError(f"{value!r} bukan nomor telepon") from None
     if not phonenumbers.is_valid_number(parsed):
-        raise BranchError(f"{value!r} is not a valid phone number")
+        raise BranchError(f"{value!r} bukan nomor telepon yang sah")
     return "whatsapp:" + phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -53,7 +63,7 @@ def _holiday(value: str) -> str:
     try:
         return date.fromisoformat(value.strip()).isoformat()
     except ValueError:
-        raise BranchError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+        raise BranchError(f"{value!r} bukan tanggal (tulis TTTT-BB-HH, mis. 2026-12-24)") from None
 
 
 def default(session) -> Branch:
@@ -99,35 +109,51 @@ def _numbers(session, branch: Branch | None, numbers: tuple[str, ...]) -> list[s
     taken = session.scalars(select(BranchNumber).where(BranchNumber.number.in_(wanted))).all()
     elsewhere = [n.number for n in taken if branch is None or n.branch_id != branch.id]
     if elsewhere:
-        raise BranchError(f"already a number of another branch: {', '.join(elsewhere)}")
+        raise BranchError(f"sudah menjadi nomor kantor cabang lain: {', '.join(elsewhere)}")
     return list(dict.fromkeys(wanted))
 
 
+def _regencies(session, branch: Branch | None, codes) -> list[str]:
+    """Checked regency codes; each is served by one branch only."""
+    wanted = sorted({regency(c) for c in codes})
+    for other in session.scalars(select(Branch)):
+        if branch is not None and other.id == branch.id:
+            continue
+        served = sorted(set(wanted) & set(other.regencies or ()))
+        if served:
+            raise BranchError(f"kabupaten/kota {', '.join(served)} sudah dilayani kantor cabang {other.code}")
+    return wanted
+
+
 def add(session, code: str, name: str, numbers: tuple[str, ...], holidays: tuple[str, ...] = (),
-        contact: str | None = None) -> Branch:
+        contact: str | None = None, regencies: tuple[str, ...] = (), hours: dict[str, Any] | None = None,
+        sla_hours: dict[str, Any] | None = None, services: tuple[str, ...] = ()) -> Branch:
+    """A new branch. ``services``: the services an SLA target may name."""
     code, name = code.strip().upper(), name.strip()
     if not CODE.match(code):
-        raise BranchError("the code must be 2 to 16 capital letters, digits, - or _ (e.g. KC-SDA)")
+        raise BranchError("kode harus 2 sampai 16 huruf kapital, angka, - atau _ (mis. KC-SDA)")
     if not name or len(name) > NAME_MAX:
-        raise BranchError(f"the name must have 1 to {NAME_MAX} characters")
+        raise BranchError(f"nama harus 1 sampai {NAME_MAX} karakter")
     if by_code(session, code) is not None:
-        raise BranchError(f"a branch {code} already exists")
+        raise BranchError(f"kantor cabang {code} sudah ada")
     checked = _numbers(session, None, numbers)
     default(session)
     branch = Branch(code=code, name=name, holidays=sorted({_holiday(h) for h in holidays}),
-                    contact=(contact or "").strip()[:256] or None, is_default=False)
+                    contact=(contact or "").strip()[:256] or None, is_default=False,
+                    regencies=_regencies(session, None, regencies), hours=check_hours(hours),
+                    sla_hours=check_sla(sla_hours, services))
     branch.numbers = [BranchNumber(number=n, position=i) for i, n in enumerate(checked)]
     session.add(branch)
     return branch
 
 
-def edit(session, code: str, change: Change) -> Branch:
+def edit(session, code: str, change: Change, services: tuple[str, ...] = ()) -> Branch:
     branch = by_code(session, code)
     if branch is None:
-        raise BranchError(f"no branch {code.strip().upper()}")
+        raise BranchError(f"tidak ada kantor cabang {code.strip().upper()}")
     if change.name is not None:
         if not change.name.strip() or len(change.name.strip()) > NAME_MAX:
-            raise BranchError(f"the name must have 1 to {NAME_MAX} characters")
+            raise BranchError(f"nama harus 1 sampai {NAME_MAX} karakter")
         branch.name = change.name.strip()
     removed = {whatsapp_number(n) for n in change.remove_numbers}
     kept = [n for n in branch.numbers if n.number not in removed]
@@ -140,8 +166,95 @@ def edit(session, code: str, change: Change) -> Branch:
     branch.holidays = sorted(holidays)
     if change.contact is not None:
         branch.contact = change.contact.strip()[:256] or None
+    if change.add_regencies or change.remove_regencies:
+        removed = {regency(c) for c in change.remove_regencies}
+        kept = set(branch.regencies or ()) - removed
+        branch.regencies = sorted(kept | set(_regencies(session, branch, change.add_regencies)))
+    if change.hours is not None:
+        branch.hours = check_hours(change.hours)
+    if change.sla_hours is not None:
+        branch.sla_hours = check_sla(change.sla_hours, services)
     return branch
+
+
+def describe(branch: Branch) -> dict[str, Any]:
+    """A branch as its versions record it (and the CLI and console show it)."""
+    return {"code": branch.code, "name": branch.name, "default": branch.is_default,
+            "numbers": [n.number for n in branch.numbers], "regencies": list(branch.regencies or ()),
+            "holidays": list(branch.holidays or ()), "hours": branch.hours, "sla_hours": branch.sla_hours,
+            "contact": branch.contact}
+
+
+def version_kind(code: str) -> str:
+    return f"branch:{code}"
+
+
+def record_version(session, branch: Branch, staff_id: int | None, note: str = "") -> ConfigVersion:
+    """Keep what the branch is now as its newest version (the one before stays, superseded): who changed
+    what, and when, can be read back."""
+    kind = version_kind(branch.code)
+    for old in session.scalars(select(ConfigVersion).where(ConfigVersion.kind == kind,
+                                                           ConfigVersion.status == VersionStatus.PUBLISHED)):
+        old.status = VersionStatus.SUPERSEDED
+    number = (session.scalar(select(func.max(ConfigVersion.number)).where(ConfigVersion.kind == kind)) or 0) + 1
+    content = json.dumps(describe(branch), ensure_ascii=False, sort_keys=True, indent=1)
+    version = ConfigVersion(kind=kind, number=number, content=content, digest=f"{number:012d}"[-12:],
+                            status=VersionStatus.PUBLISHED, author_id=staff_id, note=note or None,
+                            published_at=utcnow())
+    session.add(version)
+    return version
+
+
+def versions(session, code: str) -> list[ConfigVersion]:
+    """A branch's versions, newest first."""
+    return list(session.scalars(select(ConfigVersion).where(ConfigVersion.kind == version_kind(code))
+                                .order_by(ConfigVersion.number.desc())))
 
 
 def staff_count(session, branch_id: int) -> int:
     return session.scalar(select(func.count()).select_from(StaffBranch).where(StaffBranch.branch_id == branch_id)) or 0
+
+
+# -- what a branch may hold ----------------------------------------------------------------------------
+def regency(value: str) -> str:
+    """A regency code (NIK digits 1-4: province and regency/city) as stored; refuses what no NIK can hold."""
+    code = str(value).strip()
+    if not REGENCY.match(code) or code[:2] not in PROVINCES or code[2:] == "00":
+        raise BranchError(f"{value!r} bukan kode kabupaten/kota (4 angka pertama NIK, mis. 3515 untuk Sidoarjo)")
+    return code
+
+
+def check_hours(hours: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A branch's own working days and hours as stored, or BranchError (what is saved must run)."""
+    if not hours:
+        return None
+    days = [str(d).strip().lower()[:3] for d in hours.get("days") or DAY_NAMES[:5]]
+    if any(d not in DAY_NAMES for d in days):
+        raise BranchError(f"hari kerja harus di antara {', '.join(DAY_NAMES)}")
+    try:
+        start, end = parse_time(str(hours.get("start", "08:00"))), parse_time(str(hours.get("end", "15:00")))
+    except ValueError:
+        raise BranchError("jam kerja ditulis seperti 08:00") from None
+    if start >= end:
+        raise BranchError("jam mulai harus sebelum jam selesai")
+    return {"days": list(dict.fromkeys(days)), "start": start.strftime("%H:%M"), "end": end.strftime("%H:%M")}
+
+
+def check_sla(sla: dict[str, Any] | None, services: tuple[str, ...] | list[str]) -> dict[str, float] | None:
+    """A branch's own SLA targets (working hours per service) as stored, or BranchError."""
+    if not sla:
+        return None
+    checked = {}
+    for service, value in sla.items():
+        if service not in services:
+            raise BranchError(f"tidak ada layanan {service!r} (yang ada: {', '.join(services)})")
+        try:
+            hours = float(value)
+        except (TypeError, ValueError):
+            raise BranchError(f"SLA {service} harus berupa jumlah jam kerja") from None
+        if not 0 < hours <= 24 * 30:
+            raise BranchError(f"SLA {service} harus lebih dari 0 dan paling banyak 720 jam kerja")
+        checked[service] = hours
+    return checked
+
+

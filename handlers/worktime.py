@@ -39,7 +39,7 @@ class Promise:
     next_open: datetime  # when an officer will look (the given moment itself when open)
 
 
-def _parse_time(value: Any) -> time:
+def parse_time(value: Any) -> time:
     if isinstance(value, time):
         return value
     if isinstance(value, str):
@@ -47,7 +47,7 @@ def _parse_time(value: Any) -> time:
     raise ValueError(f"working_hours: jam harus ditulis seperti '08:00' (dalam tanda kutip), bukan {type(value).__name__}")
 
 
-def _parse_day(value: Any) -> date:
+def parse_day(value: Any) -> date:
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):  # YAML reads unquoted 2026-12-25 as a date
@@ -80,9 +80,9 @@ class WorkingCalendar:
         return cls(
             tz=ZoneInfo(cfg.get("timezone") or "Asia/Jakarta"),
             weekdays=weekdays,
-            start=_parse_time(cfg.get("start", "08:00")),
-            end=_parse_time(cfg.get("end", "15:00")),
-            holidays=frozenset(_parse_day(d) for d in cfg.get("holidays") or ()),
+            start=parse_time(cfg.get("start", "08:00")),
+            end=parse_time(cfg.get("end", "15:00")),
+            holidays=frozenset(parse_day(d) for d in cfg.get("holidays") or ()),
         )
 
     # -- helpers -------------------------------------------------------------------------------

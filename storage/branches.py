@@ -30,6 +30,9 @@ class Branch(Base):
     name: Mapped[str] = mapped_column(String(128))               # e.g. "KC Sidoarjo"
     holidays: Mapped[list[Any]] = mapped_column(default=list)    # regional holidays (ISO dates) on top of national ones
     contact: Mapped[str | None] = mapped_column(String(256))     # the contact line its texts give
+    regencies: Mapped[list[Any]] = mapped_column(default=list)   # regency codes (NIK digits 1-4) it serves
+    hours: Mapped[dict[str, Any] | None]      # its own working days and hours ({days, start, end}); None: national
+    sla_hours: Mapped[dict[str, Any] | None]  # its own SLA targets, working hours per service; None: national
     is_default: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -32,6 +32,9 @@ class Staff(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)  # the login name
     role: Mapped[str] = mapped_column(String(16))
+    # A national supervisor sees every branch's cases (admins always do); everyone else sees the cases
+    # of the branches they work for (storage.branches.StaffBranch).
+    national: Mapped[bool] = mapped_column(Boolean, default=False)
     password_hash: Mapped[str] = mapped_column(String(256))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)

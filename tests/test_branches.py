@@ -31,30 +31,47 @@ def test_branches_are_added_listed_and_edited_from_the_cli_and_audited(app, runn
     assert added.exit_code == 0, added.output
     listed = run(runner, "list").output.splitlines()
     assert listed[0].startswith(f"{DEFAULT_CODE} (default)\tKantor utama")
-    assert listed[1] == (f"KC-SDA\tKC Sidoarjo\tnumbers: {SDA}, whatsapp:+6231890003\tholidays: 2026-12-24\t"
-                         "officers: 0")
+    assert listed[1] == (f"KC-SDA\tKC Sidoarjo\tnumbers: {SDA}, whatsapp:+6231890003\tregencies: -\t"
+                         "holidays: 2026-12-24\thours: national\tSLA: national\tofficers: 0")
     edited = run(runner, "edit", "KC-SDA", "--name", "KC Sidoarjo Kota", "--remove-whatsapp", "+6231890003",
-                 "--add-whatsapp", "0318 900 04", "--holiday", "2027-01-02", "--remove-holiday", "2026-12-24")
+                 "--add-whatsapp", "0318 900 04", "--holiday", "2027-01-02", "--remove-holiday", "2026-12-24",
+                 "--regency", "3515", "--regency", "3516", "--days", "mon-sat", "--start", "07:30",
+                 "--sla", "complaint=16")
     assert edited.exit_code == 0, edited.output
+    assert "regencies: 3515, 3516\tholidays: 2027-01-02\thours: mon,tue,wed,thu,fri,sat 07:30-15:00\t" \
+           "SLA: complaint=16" in run(runner, "list").output
+    assert run(runner, "edit", "KC-SDA", "--remove-regency", "3516", "--national-hours").exit_code == 0
     with app.app_context():
         branch = branches.by_code(db.session(), "KC-SDA")
         assert branch.name == "KC Sidoarjo Kota" and branch.holidays == ["2027-01-02"]
         assert [n.number for n in branch.numbers] == [SDA, "whatsapp:+6231890004"]  # the main sender stays first
+        assert branch.regencies == ["3515"] and branch.hours is None and branch.sla_hours == {"complaint": 16.0}
         actions = db.session().scalars(select(AuditLog.action).where(AuditLog.channel == "cli")).all()
-    assert actions == ["branch_add", "branch_edit"]
+        history = branches.versions(db.session(), "KC-SDA")
+    assert actions == ["branch_add", "branch_edit", "branch_edit"]
+    assert [(v.number, v.status) for v in history] == [(3, "published"), (2, "superseded"), (1, "superseded")]
+    assert '"regencies": [\n  "3515"\n ]' in history[0].content and '"3516"' in history[1].content
 
 
 @pytest.mark.parametrize("args, message", [
-    (("add", "K", "--name", "x"), "2 to 16 capital letters"),
-    (("add", "KC-MJK", "--name", "x", "--whatsapp", "12345"), "not a valid phone number"),
-    (("add", "KC-MJK", "--name", "x", "--holiday", "24-12-2026"), "is not a date"),
-    (("add", "KC-MJK", "--name", "KC Mojokerto", "--whatsapp", SDA), "already a number of another branch"),
-    (("add", "KC-SDA", "--name", "again"), "already exists"),
-    (("edit", "KC-XXX", "--name", "x"), "no branch KC-XXX"),
-    (("edit", "KC-SBY", "--add-whatsapp", SDA), "already a number of another branch"),
+    (("add", "K", "--name", "x"), "2 sampai 16 huruf kapital"),
+    (("add", "KC-MJK", "--name", "x", "--whatsapp", "12345"), "bukan nomor telepon yang sah"),
+    (("add", "KC-MJK", "--name", "x", "--holiday", "24-12-2026"), "bukan tanggal"),
+    (("add", "KC-MJK", "--name", "KC Mojokerto", "--whatsapp", SDA), "sudah menjadi nomor kantor cabang lain"),
+    (("add", "KC-SDA", "--name", "again"), "sudah ada"),
+    (("edit", "KC-XXX", "--name", "x"), "tidak ada kantor cabang KC-XXX"),
+    (("edit", "KC-SBY", "--add-whatsapp", SDA), "sudah menjadi nomor kantor cabang lain"),
+    (("edit", "KC-SBY", "--regency", "3515"), "sudah dilayani kantor cabang KC-SDA"),
+    (("edit", "KC-SBY", "--regency", "9915"), "bukan kode kabupaten/kota"),
+    (("edit", "KC-SBY", "--regency", "3500"), "bukan kode kabupaten/kota"),
+    (("edit", "KC-SBY", "--start", "16:00"), "jam mulai harus sebelum jam selesai"),
+    (("edit", "KC-SBY", "--days", "mon-fry"), "days are written like"),
+    (("edit", "KC-SBY", "--sla", "bogus=3"), "tidak ada layanan 'bogus'"),
+    (("edit", "KC-SBY", "--sla", "complaint=0"), "lebih dari 0"),
+    (("edit", "KC-SBY", "--sla", "complaint"), "SERVICE=HOURS"),
 ])
 def test_what_cannot_run_is_refused_with_a_reason_and_nothing_changes(app, runner, args, message):
-    assert run(runner, "add", "KC-SDA", "--name", "KC Sidoarjo", "--whatsapp", SDA).exit_code == 0
+    assert run(runner, "add", "KC-SDA", "--name", "KC Sidoarjo", "--whatsapp", SDA, "--regency", "3515").exit_code == 0
     assert run(runner, "add", "KC-SBY", "--name", "KC Surabaya", "--whatsapp", SBY).exit_code == 0
     result = run(runner, *args)
     assert result.exit_code != 0 and message in result.output
@@ -83,11 +100,18 @@ def test_officers_are_created_for_their_branches_or_the_default_one(app, runner)
     refused = runner.invoke(args=["users", "create", "tono", "--role", "agent", "--password", "rahasia-kuat-123",
                                   "--branch", "KC-NOPE"])
     assert refused.exit_code != 0 and "no branch KC-NOPE" in refused.output
+    national = runner.invoke(args=["users", "create", "nina", "--role", "supervisor", "--password",
+                                   "rahasia-kuat-123", "--national"])
+    assert national.exit_code == 0, national.output
+    agent = runner.invoke(args=["users", "create", "ani", "--role", "agent", "--password", "rahasia-kuat-123",
+                                "--national"])
+    assert agent.exit_code != 0 and "only a supervisor can be national" in agent.output
     with app.app_context():
         session = db.session()
         rows = session.execute(select(Staff.name, Branch.code).join(StaffBranch, StaffBranch.staff_id == Staff.id)
                                .join(Branch, Branch.id == StaffBranch.branch_id).order_by(Staff.name)).all()
-        assert [tuple(r) for r in rows] == [("budi", DEFAULT_CODE), ("sari", "KC-SDA")]
+        assert [tuple(r) for r in rows] == [("budi", DEFAULT_CODE), ("nina", DEFAULT_CODE), ("sari", "KC-SDA")]
+        assert session.scalar(select(Staff.national).where(Staff.name == "nina")) is True
         assert session.scalar(select(Staff).where(Staff.name == "tono")) is None
 
 
