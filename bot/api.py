@@ -16,7 +16,7 @@ from werkzeug.routing import Map, Rule
 from bot import accounts, casework, live
 from bot.console.auth import csrf
 from handlers import backoffice as bo
-from handlers import privacy
+from handlers import branches, privacy, visibility
 from handlers.backoffice import BackofficeError
 from handlers.labels import http_error
 from handlers.phones import mask
@@ -147,8 +147,9 @@ def detail(session, case: Case, staff) -> dict:
 
 
 def _case(session, ticket: str) -> Case:
+    """The case, for staff of its branch (national staff: any); 404 for everyone else, as if it did not exist."""
     case = session.scalar(select(Case).where(Case.ticket == ticket))
-    if case is None:
+    if case is None or not visibility.sees(session, me(), case):
         raise ApiError(f"tidak ada kasus dengan tiket {ticket}", 404)
     return case
 
@@ -187,7 +188,14 @@ def _text(body: dict, key: str) -> str | None:
 @bp.get("/cases")
 def cases():
     session = db.session()
-    query = select(Case)
+    scope = visibility.scope(session, me())
+    query = select(Case).where(visibility.where(scope))
+    code = request.args.get("branch", "").strip().upper()
+    if code:
+        branch = branches.by_code(session, code)
+        if branch is None or (scope is not visibility.EVERY and branch.id not in scope):
+            raise ApiError(f"kantor cabang {code!r} tidak dikenal atau di luar kantor cabang Anda", 404)
+        query = query.where(Case.branch_id == branch.id)
     status, service = request.args.get("status", "").strip(), request.args.get("service", "").strip()
     if status:
         if status not in STATUSES:
@@ -238,6 +246,24 @@ def case_decision(ticket: str):
     done = casework.decide(session, case, staff, decision, note=note or "", reason=reason, item=item, channel="api")
     log.info("api decision=%s case_id=%s staff_id=%s", decision, case.id, staff.id)
     return _summary_of(session, done.case)
+
+
+@bp.post("/cases/<ticket>/transfer")
+def case_transfer(ticket: str):
+    """To another branch: {"branch": "KC-SBY", "reason": "…"}. The answer is the case as it is now (its
+    new branch); the caller may not see it any more afterwards."""
+    body = _json_body()
+    code, reason = _text(body, "branch"), _text(body, "reason")
+    if not code:
+        raise ApiError("branch wajib diisi: kode kantor cabang tujuan")
+    session, staff = db.session(), me()
+    case = _case(session, ticket)
+    to = branches.by_code(session, code)
+    if to is None:
+        raise ApiError(f"tidak ada kantor cabang {code!r}", 400)
+    casework.transfer(session, case, staff, to, reason or "", channel="api")
+    log.info("api transfer case_id=%s staff_id=%s", case.id, staff.id)
+    return _summary_of(session, case)
 
 
 @bp.get("/cases/<ticket>/documents/<int:document_id>")

@@ -17,8 +17,10 @@ from flask import Response, current_app
 from bot import dispatch, lifecycle, live
 from flows import conversation
 from handlers import backoffice as bo
+from handlers import branches, routing
 from handlers.cases import ERASURE
 from handlers.notify import in_window, notify
+from storage.branches import Branch
 from storage.cases import Case, CaseStatus, Document
 from storage.models import utcnow
 from storage.staff import Staff
@@ -51,12 +53,14 @@ def _reachable(case: Case) -> None:
 
 
 def _tell(session, case: Case, text: str, template: str, status_word: str | None = None,
-          agent: Staff | None = None) -> int:
-    """Store a message to the citizen; outside the 24-hour window it goes as ``template``, whose variables
-    are the ticket and ``status_word`` (Indonesian, from config.yml: the citizen reads it)."""
+          agent: Staff | None = None, sender: str | None = None) -> int:
+    """Store a message to the citizen, from the case's number (handlers.routing) unless ``sender`` says;
+    outside that number's 24-hour window it goes as ``template``, whose variables are the ticket and
+    ``status_word`` (Indonesian, from config.yml: the citizen reads it)."""
     _reachable(case)
     variables = {"ticket": case.ticket} | ({"status": status_word} if status_word else {})
-    row = notify(session, case.citizen, text, _product(), utcnow(), template, variables)
+    row = notify(session, case.citizen, text, _product(), utcnow(), template, variables,
+                 sender or routing.sender_for_case(session, case))
     row.agent_id = agent.id if agent else None
     session.flush()
     return row.id
@@ -182,6 +186,23 @@ def hand_back(session, case: Case, staff: Staff, channel: str = "console") -> Do
         bo.audit(session, staff, "hand_back", case.id, channel=channel)
         product = _product()
         return [_tell(session, case, product.text("handback"), "case_update", product.text("case_update_handback"))]
+
+    return _run(session, case, operation)
+
+
+def transfer(session, case: Case, staff: Staff, to: Branch, reason: str, channel: str = "console") -> Done:
+    """Move the case to another branch; the citizen hears it from the number they have been writing to
+    (the next messages come from the new branch's own number, when it has one)."""
+    def operation() -> list[int]:
+        bo.transfer(session, case, staff, to, reason, channel)
+        if case.citizen is None:
+            return []
+        product = _product()
+        text = product.text("case_transferred", ticket=case.ticket, branch=to.name)
+        if to.contact:
+            text += "\n" + product.text("branch_contact", branch=to.name, contact=to.contact)
+        return [_tell(session, case, text, "case_update", product.text("case_update_transferred"),
+                      sender=branches.last_number(session, case.citizen_id))]
 
     return _run(session, case, operation)
 

@@ -82,6 +82,7 @@ class Claimed:
     params: dict
     received_at: object
     failure_reason: str | None
+    to: str | None  # the number the citizen wrote to (replies go from it)
 
 
 @functools.cache
@@ -97,7 +98,7 @@ def _claim_statement(oldest: bool):
     return (update(messages).where(target, messages.c.status == InboundStatus.RECEIVED)
             .values(attempts=messages.c.attempts + 1)
             .returning(messages.c.id, messages.c.attempts, messages.c.body, messages.c.media, messages.c.params,
-                       messages.c.received_at, messages.c.failure_reason))
+                       messages.c.received_at, messages.c.failure_reason, messages.c.to_number))
 
 
 def _claim(session, citizen_id: int, message_id: int | None = None) -> Claimed | None:
@@ -138,7 +139,8 @@ def _decide(session, citizen_id: int, message: Claimed, deadline: Deadline, medi
                   settings=current_app.config["SETTINGS"], redis=queues.redis())
     replies = reply(ctx, state, prepared, message.id, body, citizen.profile_name, message.received_at)
     conversation.save(snapshot, state, now)
-    rows = [OutboundMessage(citizen_id=citizen_id, in_reply_to_id=message.id, body=text) for text in replies]
+    rows = [OutboundMessage(citizen_id=citizen_id, in_reply_to_id=message.id, body=text, sender=message.to)
+            for text in replies]  # a reply goes from the number the citizen wrote to
     session.add_all(rows)
     session.commit()  # the conversation's compare-and-set happens here too (StaleDataError when it lost)
     if prepared.understanding is not None:
@@ -189,7 +191,8 @@ def _record(session, message: Claimed, reason: str) -> None:
 def set_aside(session, message_id: int, reason: str) -> Handled:
     """Give up on a message: ``failed`` with its reason, the citizen's run put aside, one apology."""
     now, handled = utcnow(), Handled()
-    citizen_id = session.scalar(select(InboundMessage.citizen_id).where(InboundMessage.id == message_id))
+    citizen_id, to = session.execute(select(InboundMessage.citizen_id, InboundMessage.to_number)
+                                     .where(InboundMessage.id == message_id)).one()
     session.rollback()
     apologise = bool(queues.redis().set(keys.apology(citizen_id), 1, nx=True, ex=APOLOGY_EVERY))
 
@@ -199,7 +202,7 @@ def set_aside(session, message_id: int, reason: str) -> Handled:
             return
         conversation.set_aside(session, citizen_id, now)
         if apologise:
-            row = OutboundMessage(citizen_id=citizen_id, in_reply_to_id=message_id,
+            row = OutboundMessage(citizen_id=citizen_id, in_reply_to_id=message_id, sender=to,
                                   body=current_app.config["PRODUCT"].text("message_failed"))
             session.add(row)
             session.flush()

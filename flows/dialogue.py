@@ -259,7 +259,7 @@ def _awaiting_officer(ctx: Context, state: dict, body: str) -> list[str]:
     the request back, ``menu`` shows the menu (the request stays), anything else ("halo? ada orang?")
     hears when an officer will read it — at most every quarter of an hour, not after every line."""
     keyword = ctx.product.keywords.get(normalise(body))
-    promise = engine.office_promise(ctx.product, ctx.now)
+    promise = engine.office_promise(ctx)
     run = state.get("run")
     if keyword in ("cancel", "menu", "help"):
         ctx.conversation.handoff_since = None

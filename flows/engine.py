@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from flows.definition import Flow, FlowError, Step
 from handlers.cases import attach_update, need_info_abandoned, open_erasure_case, open_handoff_case, opening
+from handlers import routing
 from handlers.context import Context, MediaItem
 from handlers.phones import mask
 from handlers.product import Product
@@ -221,9 +222,10 @@ def offer_paused(ctx: Context, state: dict) -> list[str]:
     return [text(ctx.product, flow, "resume_offer", {"title": flow.title})]
 
 
-def office_promise(product: Product, now) -> str:
-    """When an officer will read the citizen's messages, from the office's calendar."""
-    promise = product.calendar.promise(now)
+def office_promise(ctx: Context) -> str:
+    """When an officer will read the citizen's messages, from the calendar of the branch they wrote to."""
+    product = ctx.product
+    promise = routing.calendar(product, routing.for_citizen(ctx.session, ctx.citizen.id)).promise(ctx.now)
     if promise.open_now:
         return text(product, None, "officer_soon")
     return text(product, None, "officer_later", opening(product, promise.next_open))
@@ -237,7 +239,7 @@ def request_officer(ctx: Context, state: dict, flow: Flow | None) -> list[str]:
     state["awaiting_officer"] = True  # until an officer writes (stop_awaiting_officer)
     kept = state.get("paused_run") or {}
     open_handoff_case(ctx, ctx.conversation.active_flow or kept.get("flow"))  # what the citizen was doing
-    return [text(ctx.product, flow, "handoff_started", {"promise": office_promise(ctx.product, ctx.now)})]
+    return [text(ctx.product, flow, "handoff_started", {"promise": office_promise(ctx)})]
 
 
 def stop_awaiting_officer(state: dict) -> bool:

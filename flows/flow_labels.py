@@ -53,6 +53,8 @@ HANDLER_LABELS = {
     "check_new_nik": "Periksa kartu dan NIK baru",
     "check_new_phone": "Periksa kartu dan nomor HP baru",
     "find_case": "Cari tiket milik peserta",
+    "route_branch": "Tentukan kantor cabang (nomor tujuan atau NIK)",
+    "choose_branch": "Cari kantor cabang dari kabupaten/kota yang diketik",
 }
 
 OUTCOME_LABELS = {
@@ -64,6 +66,8 @@ OUTCOME_LABELS = {
     "not_pbi": "bukan PBI", "yes": "ya", "no": "tidak", "created": "tiket dibuat", "submitted": "menunggu diperiksa",
     "in_review": "sedang diperiksa", "need_info": "perlu data tambahan", "approved": "disetujui",
     "rejected": "ditolak", "handled": "selesai ditangani", "not_found": "tiket tidak ditemukan",
+    "known": "kantor cabang diketahui", "ask": "tanyakan domisili", "chosen": "kantor cabang ditemukan",
+    "unmatched": "kantor cabang tidak ditemukan", "skipped": "dilewati",
     "default": "hasil lainnya",
 }
 

@@ -14,7 +14,7 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from handlers import changes, lookups
+from handlers import changes, lookups, routing
 from handlers import registry as reg
 from handlers.backoffice import HANDLED, WAITING_FOR_AGENT, outcome, title
 from handlers.cases import create_case as new_case
@@ -91,11 +91,35 @@ def create_case(ctx: Context, run: dict) -> str:
     values = run["values"]
     fields = request_fields(values)
     document_ids = [doc_id for ids in run["docs"].values() for doc_id in ids]
-    case = new_case(ctx.session, ctx.citizen.id, run["flow"], fields, document_ids, run["version"], ctx.product)
+    case = new_case(ctx.session, ctx.citizen.id, run["flow"], fields, document_ids, run["version"], ctx.product,
+                    values.get("branch"))
     ctx.created_cases.append(case.id)
-    values["promise"] = promise(ctx.product, run["flow"], ctx.now)
+    values["promise"] = promise(ctx.product, run["flow"], ctx.now, branch=case.branch)
     values["ticket"] = case.ticket
     return "created"
+
+
+def route_branch(ctx: Context, run: dict) -> str:
+    """Whether the branch of the coming case is known (the number written to, or the NIK's regency on the
+    shared number): ``known``; else ``ask`` the citizen where they live (choose_branch reads the answer)."""
+    values = run["values"]
+    values.pop("branch", None)
+    return "ask" if routing.needs_choice(ctx.session, ctx.citizen.id, request_fields(values)) else "known"
+
+
+def choose_branch(ctx: Context, run: dict) -> str:
+    """The branch of the place the citizen typed: ``chosen`` (one), ``unmatched`` (none, or several to
+    tell apart), ``skipped`` (no answer: the case goes to the default branch, national staff pass it on)."""
+    values = run["values"]
+    place = str(values.get("branch_place") or "").strip()
+    if not place:
+        values.update(branch=None, branch_title="")
+        return "skipped"
+    found = routing.by_place(ctx.session, place)
+    if len(found) != 1:
+        return "unmatched"
+    values.update(branch=found[0].code, branch_title=found[0].name)
+    return "chosen"
 
 
 def find_case(ctx: Context, run: dict) -> str:
@@ -124,7 +148,7 @@ def find_case(ctx: Context, run: dict) -> str:
         note=(case.decision_note or "").strip() if decided else "",
         reason=_reason(product, texts, case) if shown == CaseStatus.REJECTED else "",
         awaited=_awaited(ctx, case) if shown == CaseStatus.NEED_INFO else "",
-        promise=promise(product, case.service, ctx.now, case.sla_due_at) if shown in WAITING_FOR_AGENT else "",
+        promise=promise(product, case.service, ctx.now, case.sla_due_at, case.branch) if shown in WAITING_FOR_AGENT else "",
     )
     values.update(status_label=said(f"status_{shown}"), status_next=said(f"next_{shown}"),
                   officer_note=said("officer_note") if values["note"] else "")
@@ -166,6 +190,8 @@ ACTIONS: dict[str, Action] = {
                                   ("assessment", "deadline_text", "past_deadline", "needs_sktm")),
     "needs_sktm": Action(needs_sktm, ("yes", "no")),
     "create_case": Action(create_case, ("created",), ("ticket", "promise")),
+    "route_branch": Action(route_branch, ("known", "ask")),
+    "choose_branch": Action(choose_branch, ("chosen", "unmatched", "skipped"), ("branch", "branch_title")),
     "check_new_nik": Action(changes.check_new_nik, changes.OUTCOMES, ("member_name",)),
     "check_new_phone": Action(changes.check_new_phone, changes.OUTCOMES, ("member_name",)),
     "find_case": Action(find_case, (CaseStatus.SUBMITTED, CaseStatus.IN_REVIEW, CaseStatus.NEED_INFO,

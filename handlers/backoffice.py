@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, update
+from sqlalchemy import case as case_when
 from sqlalchemy.orm import object_session
 
+from handlers import visibility
 from handlers.cases import HANDOFF
 from handlers.labels import status_label
 from handlers.product import Product
+from storage.branches import Branch
 from storage.cases import Case, CaseEvent, CaseStatus
 from storage.models import as_utc, utcnow
 from storage.staff import AuditLog, Role, Satisfaction, Staff
@@ -134,11 +137,43 @@ def reassign(session, case: Case, staff: Staff, to: Staff, channel: str = "conso
         raise BackofficeError("hanya supervisor yang boleh mengalihkan kasus", 403)
     if case.status not in CaseStatus.OPEN:
         raise BackofficeError(f"kasus berstatus {status_label(case.status)} tidak bisa dialihkan")
+    if not to.active or not visibility.sees(session, to, case):
+        raise BackofficeError(f"{to.name} tidak bekerja di kantor cabang kasus ini: pindahkan kasusnya dulu")
     case.assigned_to, case.claimed_at, case.read_at = to.id, utcnow(), None  # the new holder has read nothing
     if case.status == CaseStatus.SUBMITTED:
         case.status = CaseStatus.IN_REVIEW
     event(session, case, "reassigned", staff, f"ke {to.name}")
     audit(session, staff, "reassign", case.id, f"ke petugas {to.id}", channel=channel)
+
+
+TRANSFER_REASON = (5, 500)  # characters: a reason says why, in a sentence
+
+
+def transfer(session, case: Case, staff: Staff, to: Branch, reason: str, channel: str = "console") -> Branch:
+    """Move an open case to another branch (its holder or a supervisor, with a reason): nobody holds it
+    there yet, it waits in that branch's queue with its SLA due time unchanged. Compare-and-set on the
+    branch: two transfers at once do not both happen. Returns the branch it came from."""
+    holder_or_supervisor(case, staff)
+    if case.status not in CaseStatus.OPEN:
+        raise BackofficeError(f"kasus berstatus {status_label(case.status)} tidak bisa dipindahkan")
+    reason = " ".join((reason or "").split())
+    if not TRANSFER_REASON[0] <= len(reason) <= TRANSFER_REASON[1]:
+        raise BackofficeError(f"tulis alasan pemindahan ({TRANSFER_REASON[0]}–{TRANSFER_REASON[1]} karakter)", 400)
+    if to.id == case.branch_id:
+        raise BackofficeError(f"kasus ini sudah di {to.name}")
+    came_from = case.branch
+    moved = session.execute(
+        update(Case).where(Case.id == case.id, Case.branch_id == case.branch_id, Case.status.in_(CaseStatus.OPEN))
+        .values(branch_id=to.id, assigned_to=None, claimed_at=None, read_at=None, need_info_by=None,
+                status=case_when((Case.status == CaseStatus.IN_REVIEW, CaseStatus.SUBMITTED), else_=Case.status))
+    ).rowcount
+    if not moved:
+        session.rollback()
+        raise BackofficeError("kasus ini baru saja diubah petugas lain: muat ulang halamannya")
+    session.refresh(case)
+    event(session, case, "transferred", staff, f"{came_from.code if came_from else '-'} → {to.code}: {reason}")
+    audit(session, staff, "transfer", case.id, f"{came_from.code if came_from else '-'} → {to.code}", channel=channel)
+    return came_from
 
 
 def askable_steps(flow) -> list:

@@ -21,6 +21,7 @@ from handlers.worktime import DAY_NAMES, parse_time
 from storage.branches import DEFAULT_CODE, Branch, BranchNumber, StaffBranch
 from storage.config_versions import ConfigVersion, VersionStatus
 from storage.models import InboundMessage, utcnow
+from storage.staff import Role
 
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,15}$")
 REGENCY = re.compile(r"^\d{4}$")
@@ -148,6 +149,7 @@ def add(session, code: str, name: str, numbers: tuple[str, ...], holidays: tuple
 
 
 def edit(session, code: str, change: Change, services: tuple[str, ...] = ()) -> Branch:
+    default(session)
     branch = by_code(session, code)
     if branch is None:
         raise BranchError(f"tidak ada kantor cabang {code.strip().upper()}")
@@ -258,3 +260,25 @@ def check_sla(sla: dict[str, Any] | None, services: tuple[str, ...] | list[str])
     return checked
 
 
+# -- the branches an officer works for ------------------------------------------------------------------
+def set_branches(session, staff, codes, national: bool = False) -> list[Branch]:
+    """The branches ``staff`` (a storage.staff.Staff) works for, replacing the ones before, and whether a
+    supervisor is national (sees every branch). An agent or a supervisor keeps at least one branch unless
+    national; admins see every branch anyway."""
+    chosen = []
+    for code in dict.fromkeys(str(c).strip().upper() for c in codes if str(c).strip()):
+        branch = by_code(session, code)
+        if branch is None:
+            raise BranchError(f"tidak ada kantor cabang {code}")
+        chosen.append(branch)
+    if national and staff.role != Role.SUPERVISOR:
+        raise BranchError("hanya supervisor yang dapat menjadi nasional (admin selalu melihat semua kantor cabang)")
+    if not chosen and not national and staff.role != Role.ADMIN:
+        raise BranchError(f"{staff.name} harus bekerja untuk paling sedikit satu kantor cabang "
+                          "(kecuali supervisor nasional)")
+    staff.national = national
+    for row in session.scalars(select(StaffBranch).where(StaffBranch.staff_id == staff.id)):
+        session.delete(row)
+    session.flush()
+    session.add_all(StaffBranch(staff_id=staff.id, branch_id=branch.id) for branch in chosen)
+    return chosen

@@ -12,7 +12,7 @@ from datetime import date, datetime, timezone
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from handlers import branches
+from handlers import routing
 from handlers.worktime import DAYS_ID, format_date_short, format_moment_id, zone_label
 from storage.cases import Case, CaseEvent, CaseStatus, Document, TicketCounter
 from storage.models import as_utc, utcnow
@@ -40,7 +40,8 @@ def office_today(product) -> date:
 
 
 # Values of a flow run that are not the citizen's request (identity lookups, display copies).
-_INTERNAL = ("sender_phone", "sender_masked", "active", "inactive_reason", "assessment")
+_INTERNAL = ("sender_phone", "sender_masked", "active", "inactive_reason", "assessment", "branch", "branch_title",
+             "branch_place")  # the branch the citizen chose is the case's branch, not a field
 
 
 def request_fields(values: dict) -> dict:
@@ -49,12 +50,12 @@ def request_fields(values: dict) -> dict:
 
 
 def create_case(session, citizen_id: int, service: str, fields: dict, document_ids: list[int], flow_version: str,
-                product) -> Case:
-    branch = branches.for_number(session, branches.last_number(session, citizen_id))
+                product, chosen_branch: str | None = None) -> Case:
+    branch = routing.for_case(session, citizen_id, fields, chosen_branch)
     case = Case(
         ticket=next_ticket(session, office_today(product)), service=service, service_title=product.title_of(service),
         citizen_id=citizen_id, status=CaseStatus.SUBMITTED, fields=fields, flow_version=flow_version,
-        branch_id=branch.id,
+        branch_id=branch.id, branch=branch,
     )
     session.add(case)
     session.flush()
@@ -135,13 +136,15 @@ def need_info_abandoned(session, case_id: int) -> Case | None:
 
 
 def schedule(session, case: Case, product, now: datetime | None = None) -> bool:
-    """Put a new case in front of agents: its SLA due time in working hours. False when already done."""
+    """Put a new case in front of agents: its SLA due time in working hours of its branch's calendar.
+    False when already done."""
     if case.queued_at is not None:
         return False
-    due = product.calendar.add_working_hours(as_utc(case.created_at), product.sla_hours(case.service))
+    hours = routing.sla_hours(product, case.branch, case.service)
+    due = routing.calendar(product, case.branch).add_working_hours(as_utc(case.created_at), hours)
     case.sla_due_at = due.astimezone(timezone.utc)  # stored in UTC: SQLite keeps no offset
     case.queued_at = now or utcnow()
-    session.add(CaseEvent(case_id=case.id, kind="queued", note=f"SLA {product.sla_hours(case.service)} jam kerja"))
+    session.add(CaseEvent(case_id=case.id, kind="queued", note=f"SLA {hours:g} jam kerja"))
     return True
 
 
@@ -151,18 +154,18 @@ def opening(product, moment: datetime) -> dict[str, str]:
             "zone": zone_label(product.timezone)}
 
 
-def promise(product, service: str, now: datetime, due: datetime | None = None) -> str:
-    """When an officer will look at a case of ``service``, honestly, from the office's calendar and the SLA:
+def promise(product, service: str, now: datetime, due: datetime | None = None, branch=None) -> str:
+    """When an officer will look at a case of ``service``, honestly, from its branch's calendar and SLA:
     within the SLA's working hours (a new case), by its due time (a queued one), when the office opens
     (closed now); a case past its due time gets an apology instead of a promise."""
     if due is not None and as_utc(due) <= now:
         return product.text("promise_late")
-    moment = product.calendar.promise(now)
+    moment = routing.calendar(product, branch).promise(now)
     if not moment.open_now:
         return product.text("promise_closed", **opening(product, moment.next_open))
     if due is not None:
         return product.text("promise_due", due=format_moment_id(as_utc(due), product.timezone))
-    return product.text("promise_open", hours=product.sla_hours(service))
+    return product.text("promise_open", hours=routing.sla_hours(product, branch, service))
 
 
 def schedule_without_sla(session, case: Case, reason: str) -> None:

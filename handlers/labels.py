@@ -14,7 +14,7 @@ DECISION_LABELS = {"approve": "Setujui", "reject": "Tolak", "need_info": "Minta 
 
 EVENT_LABELS = {  # storage.cases.CaseEvent.kind
     "created": "Kasus dibuat", "queued": "Masuk antrean", "claimed": "Diambil petugas",
-    "released": "Dilepas ke antrean", "reassigned": "Dialihkan", "approve": "Disetujui", "reject": "Ditolak",
+    "released": "Dilepas ke antrean", "reassigned": "Dialihkan", "transferred": "Dipindahkan ke kantor cabang lain", "approve": "Disetujui", "reject": "Ditolak",
     "need_info": "Data tambahan diminta", "updated": "Warga mengirim data tambahan",
     "need_info_abandoned": "Warga tidak melanjutkan permintaan data", "returned": "Dikembalikan ke petugas penanya",
     "closed": "Ditutup", "handoff": "Petugas mengambil alih percakapan", "handback": "Percakapan dikembalikan ke bot",
@@ -23,7 +23,7 @@ EVENT_LABELS = {  # storage.cases.CaseEvent.kind
 
 AUDIT_LABELS = {  # storage.staff.AuditLog.action
     "view_case": "Melihat kasus", "view_document": "Melihat dokumen", "claim": "Mengambil kasus",
-    "release": "Melepas kasus", "reassign": "Mengalihkan kasus", "decide": "Memutuskan", "close": "Menutup kasus",
+    "release": "Melepas kasus", "reassign": "Mengalihkan kasus", "transfer": "Memindahkan kasus ke kantor cabang lain", "decide": "Memutuskan", "close": "Menutup kasus",
     "message": "Mengirim pesan", "take_over": "Mengambil alih percakapan", "hand_back": "Mengembalikan ke bot",
     "search": "Mencari kasus", "canned_reply": "Mengubah balasan cepat", "login": "Masuk",
     "login_failed": "Gagal masuk", "login_throttled": "Masuk ditahan (terlalu sering)",
@@ -36,7 +36,8 @@ AUDIT_LABELS = {  # storage.staff.AuditLog.action
     "nlu_view": "Melihat pesan yang tidak dipahami", "nlu_label": "Memberi label pesan",
     "nlu_undo": "Membatalkan label pesan", "nlu_train": "Melatih ulang model bahasa",
     "nlu_publish": "Menerbitkan model bahasa", "branch_add": "Menambah kantor cabang",
-    "branch_edit": "Mengubah kantor cabang", "nlu_rollback": "Mengembalikan model bahasa sebelumnya",
+    "branch_edit": "Mengubah kantor cabang", "staff_branches": "Mengatur kantor cabang petugas",
+    "nlu_rollback": "Mengembalikan model bahasa sebelumnya",
 }
 
 # What the bot understood (nlu/domain.yml's intents that are not services: those are named by their menu title).

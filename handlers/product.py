@@ -41,6 +41,12 @@ class Template:
     name: str
     content_sid: str
     variables: tuple[str, ...]
+    # A sender of another WhatsApp Business Account has its own approval of the template (its own SID):
+    # config.yml ``templates.<name>.senders: {"whatsapp:+62…": "HX…"}``.
+    by_sender: tuple[tuple[str, str], ...] = ()
+
+    def sid_for(self, sender: str | None) -> str:
+        return dict(self.by_sender).get(sender or "", self.content_sid)
 
 
 @dataclass(frozen=True)
@@ -195,7 +201,8 @@ class Product:
 
     def template(self, name: str) -> Template:
         spec = (self.raw.get("templates") or {})[name]
-        return Template(name, str(spec["content_sid"]), tuple(spec.get("variables") or ()))
+        return Template(name, str(spec["content_sid"]), tuple(spec.get("variables") or ()),
+                        tuple((str(k), str(v)) for k, v in (spec.get("senders") or {}).items()))
 
     @property
     def templates(self) -> list[Template]:
@@ -288,6 +295,10 @@ def product_problems(raw: dict) -> list[str]:
     for name, spec in (raw.get("templates") or {}).items():
         if not isinstance(spec, dict) or not isinstance(spec.get("variables", []), list):
             found.append(f"templates: {name} wajib punya content_sid dan daftar variables")
+        elif not isinstance(spec.get("senders") or {}, dict) or any(
+                not str(number).startswith("whatsapp:+") or not CONTENT_SID.match(str(sid))
+                for number, sid in (spec.get("senders") or {}).items()):
+            found.append(f"templates: {name}.senders ditulis \"whatsapp:+62…\": \"HX…\" (SID templat per nomor)")
     return found
 
 
@@ -355,9 +366,10 @@ def placeholder_content_sids(product: Product) -> list[str]:
     """Templates whose Content SID is not a real one (missing, malformed, or the HX000… placeholder)."""
     bad = []
     for template in product.templates:
-        sid = template.content_sid
-        if not CONTENT_SID.match(sid) or int(sid[2:], 16) < 16 ** 4:
-            bad.append(template.name)
+        for sid in (template.content_sid, *dict(template.by_sender).values()):
+            if not CONTENT_SID.match(sid) or int(sid[2:], 16) < 16 ** 4:
+                bad.append(template.name)
+                break
     return bad
 
 

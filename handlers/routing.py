@@ -17,18 +17,30 @@ from typing import Any
 from sqlalchemy import select
 
 from handlers import branches
+from handlers.registry import LocalRegistry
 from handlers.worktime import DAY_NAMES, WorkingCalendar, parse_day, parse_time
 from storage.branches import Branch
 
-NIK_FIELDS = ("nik", "participant_nik", "nik_peserta")  # the case fields that hold the participant's NIK
+NIK_FIELDS = ("nik", "participant", "participant_nik")  # case fields that may hold the participant's NIK
+CARD_FIELDS = ("card_number", "participant")            # … or their card number (the registry knows its NIK)
+CARD = re.compile(r"^\d{13}$")
+PLACE_NOISE = frozenset({"kc", "kantor", "cabang", "kabupaten", "kab", "kota", "kot", "di", "bpjs", "kesehatan"})
 NIK = re.compile(r"^\d{16}$")
 
 
-def nik_of(fields: dict | None) -> str | None:
+def nik_of(session, fields: dict | None) -> str | None:
+    """The participant's NIK: typed in the request, or the registry's for the card number typed."""
+    fields = fields or {}
     for key in NIK_FIELDS:
-        value = str((fields or {}).get(key) or "")
+        value = str(fields.get(key) or "")
         if NIK.match(value):
             return value
+    for key in CARD_FIELDS:
+        value = str(fields.get(key) or "")
+        if CARD.match(value):
+            member = LocalRegistry(session).by_card(value)
+            if member is not None and member.nik and NIK.match(member.nik):
+                return member.nik
     return None
 
 
@@ -45,14 +57,40 @@ def is_shared(branch: Branch) -> bool:
     return branch.is_default
 
 
-def for_case(session, citizen_id: int, fields: dict | None) -> Branch:
-    """The branch of a new case: the number the citizen wrote to, or on the shared number the branch of
-    the NIK's regency (the default branch when no branch serves it)."""
+def for_case(session, citizen_id: int, fields: dict | None, chosen: str | None = None) -> Branch:
+    """The branch of a new case: the number the citizen wrote to; on the shared number the branch of the
+    NIK's regency, else the one the citizen chose (handlers.actions.choose_branch), else the default one."""
     branch = branches.for_number(session, branches.last_number(session, citizen_id))
     if not is_shared(branch):
         return branch
-    nik = nik_of(fields)
-    return (for_regency(session, nik[:4]) if nik else None) or branch
+    nik = nik_of(session, fields)
+    by_nik = for_regency(session, nik[:4]) if nik else None
+    return by_nik or (branches.by_code(session, chosen) if chosen else None) or branch
+
+
+def needs_choice(session, citizen_id: int, fields: dict | None) -> bool:
+    """On the shared number, when the NIK names no branch and there are branches to choose from."""
+    branch = branches.for_number(session, branches.last_number(session, citizen_id))
+    if not is_shared(branch):
+        return False
+    nik = nik_of(session, fields)
+    if nik and for_regency(session, nik[:4]) is not None:
+        return False
+    return session.scalar(select(Branch.id).where(Branch.is_default.is_(False)).limit(1)) is not None
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in PLACE_NOISE and len(w) >= 3}
+
+
+def by_place(session, place: str) -> list[Branch]:
+    """Branches whose name or code holds a word of what the citizen typed ("sidoarjo", "Kab. Bogor")."""
+    said = _words(place)
+    if not said:
+        return []
+    found = [b for b in session.scalars(select(Branch).where(Branch.is_default.is_(False)).order_by(Branch.code))
+             if said & (_words(b.name) | _words(b.code.replace("-", " ")))]
+    return found
 
 
 def for_citizen(session, citizen_id: int) -> Branch:
@@ -63,6 +101,20 @@ def for_citizen(session, citizen_id: int) -> Branch:
 def sender(branch: Branch | None) -> str | None:
     """The number a branch's messages go out from: its main one; None: the default sender (settings)."""
     return branch.numbers[0].number if branch is not None and branch.numbers else None
+
+
+def sender_for_case(session, case) -> str | None:
+    """The number a case's messages go out from. The number the citizen writes to when it is one of the
+    case's branch, or the shared one (the branch works behind it: the citizen keeps one conversation);
+    the branch's own main number when the citizen wrote to another branch (the case was transferred);
+    None: the default sender."""
+    last_to = branches.last_number(session, case.citizen_id) if case.citizen_id else None
+    own = [n.number for n in case.branch.numbers] if case.branch is not None else []
+    if last_to in own or not own:
+        return last_to
+    if last_to is None or is_shared(branches.for_number(session, last_to)):
+        return last_to
+    return own[0]
 
 
 # -- the branch's calendar and SLA ---------------------------------------------------------------------

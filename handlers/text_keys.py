@@ -47,7 +47,8 @@ REQUIRED_TEXTS = (
     "flow_changed", "use_sender_number", "error_choice", "error_confirm", "error_photo_expected",
     "erasure_requested",
     "case_update_approved", "case_update_approved_complaint", "case_update_rejected", "case_update_rejected_complaint",
-    "case_update_need_info", "case_update_message", "case_update_handback",
+    "case_update_need_info", "case_update_message", "case_update_handback", "case_update_transferred",
+    "case_transferred", "branch_contact",
     *(f"photo_{problem}" for problem in PHOTO_PROBLEMS),
     *sorted({f"error_{code}" for codes in ERROR_CODES.values() for code in codes}),
 )
@@ -78,6 +79,8 @@ TEXT_PLACEHOLDERS: dict[str, frozenset[str]] = {
     "need_info_received": frozenset({"ticket"}),
     "survey_question": frozenset({"ticket"}),
     "erasure_requested": frozenset({"ticket"}),
+    "case_transferred": frozenset({"ticket", "branch"}),
+    "branch_contact": frozenset({"branch", "contact"}),
 }
 # Texts a service may have its own words for: ``<text>_<service>`` (decision_approved_complaint) is used for
 # that service's cases instead of ``<text>``, with the same placeholders (``handlers.texts.service_key``).
@@ -158,6 +161,8 @@ TEXT_DESCRIPTIONS: dict[str, str] = {
     "decision_approved_erasure": "Petugas menyetujui permintaan hapus data pribadi; pesan terakhir sebelum data dihapus.",
     "need_info_received": "Peserta sudah mengirim data tambahan yang diminta petugas.",
     "handback": "Petugas mengembalikan percakapan ke bot.",
+    "case_transferred": "Petugas memindahkan tiket ke kantor cabang lain; {branch} diisi nama kantor cabang itu.",
+    "branch_contact": "Ditambahkan di bawah case_transferred bila kantor cabang tujuan punya baris kontak.",
     "survey_question": "Setelah tiket selesai: pertanyaan penilaian layanan (1–4).",
     "survey_comment": "Peserta sudah memberi nilai; bot meminta saran.",
     "survey_thanks": "Peserta sudah memberi saran atau melewatinya.",
@@ -175,6 +180,7 @@ TEXT_DESCRIPTIONS: dict[str, str] = {
     "case_update_need_info": "Kata {status} templat WhatsApp (di luar jendela 24 jam): perlu data tambahan.",
     "case_update_message": "Kata {status} templat WhatsApp (di luar jendela 24 jam): petugas mengirim pesan.",
     "case_update_handback": "Kata {status} templat WhatsApp (di luar jendela 24 jam): percakapan petugas selesai.",
+    "case_update_transferred": "Kata {status} templat WhatsApp (di luar jendela 24 jam): tiket dipindahkan ke kantor cabang lain.",
 }
 
 # ``error_<code>``: an answer a validator refused (handlers.validators' codes).

@@ -10,16 +10,23 @@ from __future__ import annotations
 
 from sqlalchemy import select, true
 
-from storage.branches import Branch, StaffBranch
+from storage.branches import Branch, BranchNumber, StaffBranch
 from storage.cases import Case
 from storage.staff import Role
 
 EVERY = None  # the scope of national staff: every branch
 
 
+def scope_of_role(staff) -> frozenset[int] | None:
+    """EVERY for admins and national supervisors; an empty set for everyone else (their branches decide)."""
+    if staff.role == Role.ADMIN or (getattr(staff, "national", False) and Role.RANK[staff.role] >= Role.RANK[Role.SUPERVISOR]):
+        return EVERY
+    return frozenset()
+
+
 def scope(session, staff) -> frozenset[int] | None:
     """The ids of the branches whose cases ``staff`` sees; EVERY (None) for national staff and admins."""
-    if staff.role == Role.ADMIN or (getattr(staff, "national", False) and Role.RANK[staff.role] >= Role.RANK[Role.SUPERVISOR]):
+    if scope_of_role(staff) is EVERY:
         return EVERY
     return frozenset(session.scalars(select(StaffBranch.branch_id).where(StaffBranch.staff_id == staff.id)))
 
@@ -52,3 +59,26 @@ def branches_in_scope(session, staff) -> list[Branch]:
 def staff_ids_of(session, branch_id: int) -> frozenset[int]:
     """Officers who work for this branch (national staff are not listed: they see it anyway)."""
     return frozenset(session.scalars(select(StaffBranch.staff_id).where(StaffBranch.branch_id == branch_id)))
+
+
+class NumberOwners:
+    """Which branch each of our WhatsApp numbers belongs to, read once for many messages (the rule of
+    handlers.branches.for_number: a number no branch owns belongs to the default branch)."""
+
+    def __init__(self, session, default_sender: str):
+        self.owned = dict(session.execute(select(BranchNumber.number, BranchNumber.branch_id)).all())
+        self.default_id = session.scalar(select(Branch.id).where(Branch.is_default.is_(True)))
+        self.default_sender = default_sender
+
+    def of_number(self, number: str | None) -> int | None:
+        """The branch of a number a citizen wrote to (none known: the default branch)."""
+        return self.owned.get(number, self.default_id) if number else self.default_id
+
+    def of_sender(self, sender: str | None) -> int | None:
+        """The branch of the number a message goes out from (None: the default sender)."""
+        return self.of_number(sender or self.default_sender)
+
+    def sees(self, branch_ids: frozenset[int] | None, number: str | None, sent: bool = False) -> bool:
+        """Whether staff of ``branch_ids`` see a message to (``sent``: from) this number."""
+        branch_id = self.of_sender(number) if sent else self.of_number(number)
+        return branch_ids is EVERY or branch_id in branch_ids

@@ -73,8 +73,9 @@ class Chat:
     """A citizen on WhatsApp: signed webhooks in, the real RQ worker, replies read back from the
     local Twilio server (which also serves the citizen's photos like Twilio's media host)."""
 
-    def __init__(self, app, twilio, phone: str = "+6281234567890", name: str = "Ibu Sari"):
-        self.app, self.twilio, self.phone, self.name = app, twilio, phone, name
+    def __init__(self, app, twilio, phone: str = "+6281234567890", name: str = "Ibu Sari",
+                 to: str = "whatsapp:+14155238886"):
+        self.app, self.twilio, self.phone, self.name, self.to = app, twilio, phone, name, to  # to: the number written to
         self.client = app.test_client()
         self.seen = 0
 
@@ -84,7 +85,7 @@ class Chat:
 
     def send_urls(self, media: list[tuple[str, str]], body: str = "", run: bool = True) -> list[str]:
         """Send media already registered with the local Twilio server (e.g. one that stalls)."""
-        extra = {"ProfileName": self.name, "NumMedia": str(len(media))}
+        extra = {"ProfileName": self.name, "NumMedia": str(len(media)), "To": self.to}
         for i, (url, content_type) in enumerate(media):
             extra[f"MediaUrl{i}"] = url
             extra[f"MediaContentType{i}"] = content_type
@@ -94,7 +95,7 @@ class Chat:
 
     def send_extra(self, body: str = "", **params: str) -> list[str]:
         """A message with other Twilio parameters (a location's Latitude/Longitude, a button's payload)."""
-        form = inbound_form(self.phone, body, ProfileName=self.name, **params)
+        form = inbound_form(self.phone, body, **{"ProfileName": self.name, "To": self.to, **params})
         response = post_signed(self.client, self.app, "/whatsapp/inbound", form)
         assert response.status_code == 200, response.get_data(as_text=True)
         return self.replies()
@@ -119,13 +120,17 @@ class Chat:
         return replies[0]
 
 
-def submit_nik_case(app, twilio, phone: str = "+6281234567890") -> Chat:
-    """A citizen submits a change-NIK case with two document photos (menu numbers only: no NLU)."""
-    chat = Chat(app, twilio, phone=phone)
-    for answer in ("1", "0001234567890", "3201234505860003"):
+def submit_nik_case(app, twilio, phone: str = "+6281234567890", to: str = "whatsapp:+14155238886",
+                    nik: str = "3201234505860003", place: str | None = None) -> Chat:
+    """A citizen submits a change-NIK case with two document photos (menu numbers only: no NLU); asked
+    where they live (on a shared number, a NIK no branch serves), they answer ``place``."""
+    chat = Chat(app, twilio, phone=phone, to=to)
+    for answer in ("1", "0001234567890", nik):
         chat.say(answer)
     chat.photo(document_photo(seed=1))
     chat.photo(document_photo(seed=2))
+    if place is not None:
+        chat.say(place)
     chat.say("ya")
     return chat
 

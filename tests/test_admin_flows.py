@@ -149,7 +149,7 @@ def test_adding_a_document_step_in_the_form(app, twilio):
     with app.app_context():
         text = versions.latest(db.session(), "flow:change_nik", "published").content
     raw = yaml.safe_load(text)
-    assert raw["steps"]["kk"]["next"] == "buku_nikah" and raw["steps"]["buku_nikah"]["next"] == "confirm"
+    assert raw["steps"]["kk"]["next"] == "buku_nikah" and raw["steps"]["buku_nikah"]["next"] == "route"
 
 
 def test_a_running_worker_picks_up_a_publish_without_restart(app, twilio, workers):

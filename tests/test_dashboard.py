@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.console import charts, stats
+from handlers import branches
 from storage import db
 from storage.cases import Case, CaseStatus
 from storage.models import Citizen, OutboundMessage, utcnow
@@ -47,6 +48,7 @@ def citizen(session):
 
 def make_case(session, citizen, service="change_nik", status=CaseStatus.SUBMITTED, created_at=NOW,
               fields=None, **columns) -> Case:
+    columns.setdefault("branch_id", branches.default(session).id)  # as every new case has one
     case = Case(ticket=f"PDW-20260311-{next(_numbers):04d}", service=service, citizen_id=citizen.id, status=status,
                 fields=fields if fields is not None else {"nik": NIK, "card_number": CARD}, created_at=created_at,
                 **columns)
@@ -265,12 +267,13 @@ def test_csv_export_one_row_per_case_without_personal_data(console_app):
     body = response.get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(body)))
     assert rows[0] == ["ticket", "service", "status", "created_at", "decided_at", "sla_due_at", "sla_met",
-                       "hours_to_decision", "rating"]
+                       "hours_to_decision", "rating", "branch"]
     by_ticket = {row[0]: dict(zip(rows[0], row)) for row in rows[1:]}
     assert sorted(by_ticket) == sorted(tickets) and len(rows) == 1 + len(tickets)
     first, open_case, late = (by_ticket[t] for t in tickets)
     assert (first["service"], first["status"], first["sla_met"], first["hours_to_decision"], first["rating"]) == \
         ("change_nik", "closed", "1", "6.0", "4")
+    assert first["branch"] == branches.DEFAULT_CODE
     assert (late["sla_met"], late["hours_to_decision"], late["rating"]) == ("0", "12.0", "3")
     assert (open_case["decided_at"], open_case["sla_met"], open_case["hours_to_decision"]) == ("", "", "")
     assert first["created_at"].endswith("+07:00")

@@ -12,6 +12,7 @@ from bot import create_app
 from bot.console.queue import waiting_words
 from handlers import backoffice as bo
 from handlers import search
+from handlers import branches
 from storage import db
 from storage.cases import Case, CaseStatus
 from storage.models import Citizen, InboundMessage, utcnow
@@ -54,7 +55,7 @@ def make_case(app, ticket: str, service: str = "change_nik", fields: dict | None
         created = utcnow() - age
         case = Case(ticket=ticket, service=service, service_title=service.replace("_", " ").title(),
                     citizen_id=citizen.id if citizen else None, fields=fields or {}, created_at=created,
-                    queued_at=created, **columns)
+                    queued_at=created, branch_id=branches.default(session).id, **columns)
         session.add(case)
         session.commit()
         return case.id

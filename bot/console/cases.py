@@ -14,7 +14,7 @@ from bot.security import CSP
 from bot.console.chat import canned_replies, case_by_ticket, transcript
 from flows import conversation
 from handlers import backoffice as bo
-from handlers import inbox, phones, privacy, review
+from handlers import branches, inbox, phones, privacy, review, visibility
 from handlers.labels import DECISION_LABELS, value_label
 from handlers.registry import LocalRegistry
 from storage import db
@@ -65,13 +65,21 @@ def case_page(ticket: str):
         audit_trail=audit_trail(case) if staff.at_least(Role.SUPERVISOR) else None,
         service_title=bo.title(case, product), transcript=transcript(case, unread) if holder else [],
         reasons=product.reject_reasons, askable=casework.askable_items(flow), canned=canned_replies() if holder else [],
-        agents=session.scalars(select(Staff).where(Staff.active.is_(True)).order_by(Staff.name)).all()
-        if staff.at_least(Role.SUPERVISOR) else [],
+        agents=_agents_of(session, case) if staff.at_least(Role.SUPERVISOR) else [],
+        transfer_to=[b for b in branches.all_branches(session) if b.id != case.branch_id]
+        if case.status in CaseStatus.OPEN and holder else [],
         paused=conversation.is_silent(case.citizen.conversation if case.citizen else None),
         holder_name=session.get(Staff, case.assigned_to).name if case.assigned_to else None,
         returned=case.updated_by_citizen and case.need_info_by is not None and case.need_info_by == case.assigned_to,
         CaseStatus=CaseStatus, decisions=DECISION_LABELS,
     )
+
+
+def _agents_of(session, case: Case) -> list[Staff]:
+    """Whom a supervisor may give the case to: active staff who see its branch."""
+    members = visibility.staff_ids_of(session, case.branch_id) if case.branch_id else frozenset()
+    everyone = session.scalars(select(Staff).where(Staff.active.is_(True)).order_by(Staff.name))
+    return [a for a in everyone if a.id in members or visibility.scope_of_role(a) is visibility.EVERY]
 
 
 def audit_trail(case: Case) -> list:
@@ -136,6 +144,28 @@ def reassign(ticket: str):
     if to is None:
         abort(400)
     return act(ticket, lambda s, c, st: casework.reassign(s, c, st, to), f"Kasus dialihkan ke {to.name}.")
+
+
+@bp.post("/cases/<ticket>/transfer")
+@role_required(Role.AGENT)
+def transfer(ticket: str):
+    """To another branch, with a reason: the case leaves this branch's queue (often out of the officer's
+    sight, so the answer is the queue, not the case page)."""
+    session, staff, case = db.session(), me(), case_by_ticket(ticket)
+    to = branches.by_code(session, request.form.get("branch", ""))
+    if to is None:
+        flash("Pilih kantor cabang tujuan.", "error")
+        return redirect(url_for("console.case_page", ticket=ticket))
+    try:
+        casework.transfer(session, case, staff, to, request.form.get("reason", ""))
+    except bo.BackofficeError as exc:
+        session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("console.case_page", ticket=ticket))
+    flash(f"Kasus {ticket} dipindahkan ke {to.name}; warga sudah diberi tahu.", "ok")
+    if visibility.sees(session, staff, case):
+        return redirect(url_for("console.case_page", ticket=ticket))
+    return redirect(url_for("console.queue"))
 
 
 @bp.post("/cases/<ticket>/decision")

@@ -11,7 +11,7 @@ from bot.console import bp
 from bot.console.auth import me, role_required
 from flows import conversation
 from handlers import backoffice as bo
-from handlers import inbox
+from handlers import inbox, visibility
 from storage import db
 from storage.cases import Case, CannedReply
 from storage.models import InboundMessage, OutboundMessage, as_utc
@@ -49,8 +49,10 @@ def canned_replies() -> list[CannedReply]:
 
 
 def case_by_ticket(ticket: str) -> Case:
-    case = db.session().scalar(select(Case).where(Case.ticket == ticket))
-    if case is None:
+    """The case, for staff of its branch (national staff: any); 404 for everyone else, as if it did not exist."""
+    session = db.session()
+    case = session.scalar(select(Case).where(Case.ticket == ticket))
+    if case is None or not visibility.sees(session, me(), case):
         abort(404)
     return case
 

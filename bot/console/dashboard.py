@@ -1,6 +1,10 @@
 """The supervisors' dashboard (supervisor and admin): case volume, open cases by age, SLA, IKM satisfaction
 index, top complaint categories (server-rendered SVG, works without JavaScript), and a CSV export of the
-period's cases without personal data."""
+period's cases without personal data.
+
+Every figure counts only what the viewer sees (handlers.visibility): the cases of their branches, the
+messages of their branches' numbers; ``?branch=CODE`` narrows it to one of those branches (404 for any
+other code), and a viewer of several branches gets their comparison, each row a link to its own view."""
 from __future__ import annotations
 
 import csv
@@ -8,14 +12,16 @@ import io
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Response, current_app, render_template, request
+from flask import Response, abort, current_app, render_template, request
 
 from bot import live, metrics
-from bot.console import bp, charts, stats
+from bot.console import bp, branch_stats, charts, stats
 from bot.console.queue import age_words
-from bot.console.auth import role_required
+from bot.console.auth import me, role_required
+from handlers import visibility
 from handlers.worktime import MONTHS_SHORT_ID
 from storage import db
+from storage.branches import Branch
 from storage.models import utcnow
 
 DEFAULT_DAYS, MAX_DAYS = 14, 90
@@ -23,7 +29,7 @@ PERIODS = (7, 14, 30, 90)
 COMPLAINT_FLOW, COMPLAINT_CATEGORY = "complaint", "category"
 DAY_NAMES = ("Sen", "Sel", "Rab", "Kam", "Jum", "Sab", "Min")
 CSV_COLUMNS = ("ticket", "service", "status", "created_at", "decided_at", "sla_due_at", "sla_met",
-               "hours_to_decision", "rating")
+               "hours_to_decision", "rating", "branch")
 
 
 def period_days() -> int:
@@ -56,12 +62,35 @@ def id_number(value, places: int = 1) -> str:
     return f"{value:.{places}f}".replace(".", ",")
 
 
-def send_backlog() -> list[dict]:
-    """Messages waiting to go out, per sender (our WhatsApp number, shown without the channel prefix)."""
-    default = current_app.config["SETTINGS"].twilio_whatsapp_number
+def send_backlog(owners: visibility.NumberOwners, branch_ids) -> list[dict]:
+    """Messages waiting to go out, per sender of the branches in view (our WhatsApp number, shown without
+    the channel prefix)."""
+    rows = metrics.outbound_backlog(db.session(), owners.default_sender)
     return [{"number": row["sender"].removeprefix("whatsapp:"), "waiting": row["waiting"],
              "oldest": age_words(row["oldest_seconds"]) if row["waiting"] else "–"}
-            for row in metrics.outbound_backlog(db.session(), default)]
+            for row in branch_stats.backlog_in_scope(rows, owners, branch_ids)]
+
+
+class View:
+    """Who looks and at what: the branches they may see, the one chosen with ``?branch=`` (None: all of
+    them) and the branch ids every figure counts."""
+
+    def __init__(self, session):
+        staff = me()
+        self.scope = visibility.scope(session, staff)
+        self.national = self.scope is visibility.EVERY
+        self.branches = visibility.branches_in_scope(session, staff)
+        self.chosen: Branch | None = None
+        code = (request.args.get("branch") or "").strip().upper()
+        if code:
+            self.chosen = next((b for b in self.branches if b.code == code), None)
+            if self.chosen is None:
+                abort(404)
+        self.branch_ids = frozenset({self.chosen.id}) if self.chosen else self.scope
+
+    @property
+    def code(self) -> str | None:
+        return self.chosen.code if self.chosen else None
 
 
 def service_order(services, titles: dict[str, str]) -> list[str]:
@@ -100,12 +129,17 @@ def _charts(data: dict, titles: dict[str, str], order: list[str]) -> dict:
 @bp.get("/dashboard")
 @role_required("supervisor")
 def dashboard():
-    days, titles = period_days(), service_titles()
-    data = stats.dashboard(db.session(), utcnow(), days, office_tz(), complaint_titles())
+    session, days, titles, tz, now = db.session(), period_days(), service_titles(), office_tz(), utcnow()
+    view = View(session)
+    data = stats.dashboard(session, now, days, tz, complaint_titles(), view.branch_ids)
     order = service_order(data["volume"]["services"], titles)
+    owners = visibility.NumberOwners(session, current_app.config["SETTINGS"].twilio_whatsapp_number)
+    compared = (branch_stats.comparison(session, now, days, tz, view.branches, view.scope)
+                if len(view.branches) > 1 else None)
     return render_template("dashboard.html", data=data, charts=_charts(data, titles, order), periods=PERIODS,
-                           service_titles=titles, service_order=order, fmt=id_number,
-                           failures=metrics.failure_counts(db.session()), backlog=send_backlog(),
+                           service_titles=titles, service_order=order, fmt=id_number, view=view,
+                           compared=compared, failures=branch_stats.failure_counts(session, owners, view.branch_ids),
+                           backlog=send_backlog(owners, view.branch_ids),
                            open_total=sum(b["count"] for b in data["open_by_age"]))
 
 
@@ -122,14 +156,16 @@ def _cell(value) -> str:
 @bp.get("/dashboard.csv")
 @role_required("supervisor")
 def dashboard_csv():
-    days, tz, now = period_days(), office_tz(), utcnow()
-    rows = stats.case_rows(db.session(), now, days, tz)
+    session, days, tz, now = db.session(), period_days(), office_tz(), utcnow()
+    view = View(session)
+    rows = stats.case_rows(session, now, days, tz, view.branch_ids)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         writer.writerow([_cell(row[column]) for column in CSV_COLUMNS])
-    filename = f"pandawa-cases-{now.astimezone(tz):%Y%m%d}.csv"
+    branch = f"{view.code}-" if view.code else ""
+    filename = f"pandawa-cases-{branch}{now.astimezone(tz):%Y%m%d}.csv"
     return Response(buffer.getvalue(), mimetype="text/csv", headers={
         "Content-Disposition": f"attachment; filename={filename}",
         "Cache-Control": "no-store",

@@ -8,11 +8,23 @@ from sqlalchemy import select
 from bot import lifecycle
 from bot.console import bp
 from bot.console.auth import me, role_required
-from handlers import phones
+from handlers import phones, routing, visibility
 from handlers.backoffice import audit
 from storage import db
+from storage.cases import Case
 from storage.models import Citizen, utcnow
 from storage.staff import Role
+
+
+def _theirs(session, citizen: Citizen) -> bool:
+    """A branch's supervisor serves the citizens of their branches: those who wrote to one of its numbers
+    or have a case there (anyone else is "no data", as for an unknown number); national staff serve all."""
+    scope = visibility.scope(session, me())
+    if scope is visibility.EVERY:
+        return True
+    if routing.for_citizen(session, citizen.id).id in scope:
+        return True
+    return session.scalar(select(Case.id).where(Case.citizen_id == citizen.id, visibility.where(scope)).limit(1)) is not None
 
 
 @bp.get("/privacy")
@@ -34,7 +46,7 @@ def privacy_export():
             flash("Nomor HP tidak valid (contoh: 081234567890, atau ID WhatsApp seperti ID.1234…).", "error")
             return redirect(url_for("console.privacy"))
         citizen = session.scalar(select(Citizen).where(Citizen.phone == phone))
-    if citizen is None:
+    if citizen is None or not _theirs(session, citizen):
         flash("Tidak ada data untuk nomor ini.", "error")
         return redirect(url_for("console.privacy"))
     archive = lifecycle.export(citizen)

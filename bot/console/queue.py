@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app, redirect, render_template, request, session, url_for
+from flask import abort, current_app, redirect, render_template, request, session, url_for
 from redis.exceptions import RedisError
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy import case as when
@@ -23,7 +23,7 @@ from sqlalchemy import case as when
 from bot.console import bp
 from bot.console.auth import me, role_required
 from handlers import backoffice as bo
-from handlers import inbox, privacy, search
+from handlers import branches, inbox, privacy, search, visibility
 from handlers.cases import HANDOFF
 from handlers.labels import STATUS_LABELS
 from storage import db, keys
@@ -51,6 +51,7 @@ class Filters:
     overdue: bool = False
     q: str = ""           # the search term as typed
     s: str = ""           # the URL's name for it: the term itself stays out of URLs (and proxies' logs)
+    branch: str = ""      # a branch's code ("": every branch the viewer sees)
 
     @classmethod
     def from_args(cls, args) -> "Filters":
@@ -58,7 +59,8 @@ class Filters:
         term = (args.get("q") or _searches().get(args.get("s") or "") or "").strip()[:search.MAX_LENGTH]
         return cls(status=status if status in STATUSES or status == ALL_STATUSES else "",
                    service=args.get("service") or "", mine=args.get("mine") == "1",
-                   overdue=args.get("overdue") == "1", q=term, s=_remember(term) if term else "")
+                   overdue=args.get("overdue") == "1", q=term, s=_remember(term) if term else "",
+                   branch=(args.get("branch") or "").strip().upper()[:16])
 
     @property
     def statuses(self) -> tuple[str, ...] | None:
@@ -70,7 +72,7 @@ class Filters:
     def args(self, **changes) -> dict[str, str]:
         """The URL parameters of these filters (with some changed), leaving out the defaults."""
         values = {"status": self.status, "service": self.service, "mine": "1" if self.mine else "",
-                  "overdue": "1" if self.overdue else "", "s": self.s, **changes}
+                  "overdue": "1" if self.overdue else "", "s": self.s, "branch": self.branch, **changes}
         return {key: value for key, value in values.items() if value}
 
 
@@ -107,11 +109,25 @@ def waiting_words(since: datetime, now: datetime) -> str:
     return "menunggu " + age_words((now - as_utc(since)).total_seconds())
 
 
+def branch_scope(filters: Filters, viewer: Staff) -> frozenset[int] | None:
+    """The branches shown: the viewer's (handlers.visibility), narrowed to the filter's; 404 for a branch
+    the viewer does not see (or that does not exist)."""
+    session = db.session()
+    scope = visibility.scope(session, viewer)
+    if not filters.branch:
+        return scope
+    branch = branches.by_code(session, filters.branch)
+    if branch is None or (scope is not visibility.EVERY and branch.id not in scope):
+        abort(404)
+    return frozenset({branch.id})
+
+
 def queue_rows(filters: Filters, viewer: Staff, found: search.Search | None = None, limit: int = LIMIT) -> list[dict]:
     session = db.session()
     now = utcnow()
     query = (select(Case, Staff.name, Citizen.profile_name)
-             .outerjoin(Staff, Staff.id == Case.assigned_to).outerjoin(Citizen, Citizen.id == Case.citizen_id))
+             .outerjoin(Staff, Staff.id == Case.assigned_to).outerjoin(Citizen, Citizen.id == Case.citizen_id)
+             .where(visibility.where(branch_scope(filters, viewer))))
     if filters.statuses is not None:
         query = query.where(Case.status.in_(filters.statuses))
     if filters.service:
@@ -145,12 +161,13 @@ def queue_rows(filters: Filters, viewer: Staff, found: search.Search | None = No
             "citizen": (name or "—") if bo.may_see(case, viewer) else privacy.mask_name(name),
             "unread": unread.get(case.id, 0),
             "returned": case.updated_by_citizen and case.need_info_by == viewer.id == case.assigned_to,
+            "branch": case.branch.name if case.branch is not None else "—",
         })
     return rows
 
 
-def status_counts(service: str | None) -> dict[str, int]:
-    query = select(Case.status, func.count()).group_by(Case.status)
+def status_counts(service: str | None, scope: frozenset[int] | None) -> dict[str, int]:
+    query = select(Case.status, func.count()).where(visibility.where(scope)).group_by(Case.status)
     if service:
         query = query.where(Case.service == service)
     counts = dict(db.session().execute(query).all())
@@ -182,8 +199,10 @@ def _context() -> dict:
         bo.audit(session, viewer, "search", detail=found.audit_detail)
         session.commit()
     rows = [] if problem else queue_rows(filters, viewer, found)
+    in_scope = visibility.branches_in_scope(db.session(), viewer)
     return {
-        "rows": rows, "counts": status_counts(filters.service), "labels": STATUS_LABELS, "filters": filters,
+        "rows": rows, "counts": status_counts(filters.service, branch_scope(filters, viewer)), "labels": STATUS_LABELS,
+        "filters": filters, "branches": in_scope if len(in_scope) > 1 else [],
         "found": found, "search_problem": problem, "limited": len(rows) >= LIMIT, "all_statuses": ALL_STATUSES,
         "refresh_url": url_for("console.queue_fragment", **filters.args()),
     }
@@ -201,7 +220,7 @@ def search_cases():
     """The search box posts here, so the term never travels in a URL; the queue shows it by name."""
     form = request.form
     term = (form.get("q") or "").strip()[:search.MAX_LENGTH]
-    filters = Filters.from_args({key: form.get(key, "") for key in ("status", "service", "mine", "overdue")} |
+    filters = Filters.from_args({key: form.get(key, "") for key in ("status", "service", "mine", "overdue", "branch")} |
                                 {"q": term})
     return redirect(url_for("console.queue", **filters.args()))
 

@@ -4,6 +4,9 @@ Every function takes ``now`` (timezone-aware) and, where a period applies, the l
 (today included) in the office's timezone ``tz``. Day buckets and medians are computed in Python so the
 SQL stays the same on PostgreSQL and SQLite (which returns naive UTC datetimes: see ``as_utc``).
 
+``branch_ids`` keeps the cases of those branches only (handlers.visibility.scope: EVERY, the default,
+counts every case); a rating counts for the branch of its case.
+
 The IKM (satisfaction index, PermenPAN-RB 14/2017): answers 1-4, average x 25, graded
 A 88.31-100, B 76.61-88.30, C 65.00-76.60, D 25.00-64.99.
 """
@@ -17,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from handlers.visibility import EVERY, where
+from storage.branches import Branch
 from storage.cases import Case, CaseStatus
 from storage.models import as_utc
 from storage.staff import Satisfaction
@@ -49,13 +54,14 @@ def _hours(delta: timedelta) -> float:
     return delta.total_seconds() / 3600
 
 
-def volume_per_day(session, now: datetime, days: int = 14, tz=DEFAULT_TZ) -> dict:
+def volume_per_day(session, now: datetime, days: int = 14, tz=DEFAULT_TZ, branch_ids=EVERY) -> dict:
     """New cases per service per office day: ``{"days": [date...], "services": {service: [n per day]},
     "totals": [n per day]}``; services with no case in the period are left out."""
     day_list, start, end = window(now, days, tz)
     index = {d: i for i, d in enumerate(day_list)}
     rows = session.execute(
-        select(Case.service, Case.created_at).where(Case.created_at >= start, Case.created_at < end)
+        select(Case.service, Case.created_at)
+        .where(Case.created_at >= start, Case.created_at < end, where(branch_ids))
     ).all()
     services: dict[str, list[int]] = {}
     for service, created_at in rows:
@@ -66,10 +72,11 @@ def volume_per_day(session, now: datetime, days: int = 14, tz=DEFAULT_TZ) -> dic
     return {"days": day_list, "services": services, "totals": totals}
 
 
-def open_by_age(session, now: datetime) -> list[dict]:
+def open_by_age(session, now: datetime, branch_ids=EVERY) -> list[dict]:
     """Open cases (submitted, in review, waiting for the citizen) by time since they were created."""
     counts = [0] * len(AGE_BUCKETS)
-    for (created_at,) in session.execute(select(Case.created_at).where(Case.status.in_(CaseStatus.OPEN))):
+    query = select(Case.created_at).where(Case.status.in_(CaseStatus.OPEN), where(branch_ids))
+    for (created_at,) in session.execute(query):
         age = _hours(now - as_utc(created_at))
         for i, (_label, upper) in enumerate(AGE_BUCKETS):
             if upper is None or age < upper:
@@ -78,16 +85,21 @@ def open_by_age(session, now: datetime) -> list[dict]:
     return [{"label": label, "count": n} for (label, _upper), n in zip(AGE_BUCKETS, counts)]
 
 
-def sla_summary(session, now: datetime, days: int = 14, tz=DEFAULT_TZ) -> dict:
-    """Cases decided in the period: share decided by their SLA due time, median hours from creation.
-
-    ``percent`` counts only decided cases that have a due time (``with_sla``); ``None`` when there is none.
-    """
+def sla_summary(session, now: datetime, days: int = 14, tz=DEFAULT_TZ, branch_ids=EVERY) -> dict:
+    """Cases decided in the period: share decided by their SLA due time, median hours from creation."""
     _days, start, end = window(now, days, tz)
     rows = session.execute(
         select(Case.created_at, Case.decided_at, Case.sla_due_at)
-        .where(Case.decided_at.is_not(None), Case.decided_at >= start, Case.decided_at < end)
+        .where(Case.decided_at.is_not(None), Case.decided_at >= start, Case.decided_at < end, where(branch_ids))
     ).all()
+    return sla_of(rows)
+
+
+def sla_of(rows) -> dict:
+    """SLA figures of decided cases given as (created_at, decided_at, sla_due_at) rows.
+
+    ``percent`` counts only decided cases that have a due time (``with_sla``); ``None`` when there is none.
+    """
     with_sla = [(as_utc(d), as_utc(due)) for _c, d, due in rows if due is not None]
     met = sum(1 for decided, due in with_sla if decided <= due)
     durations = [_hours(as_utc(decided) - as_utc(created)) for created, decided, _due in rows]
@@ -125,18 +137,23 @@ def ikm_score(ratings: list[int]) -> dict:
             "grade": grade, "meaning": meaning}
 
 
-def ikm(session, now: datetime, days: int = 14, tz=DEFAULT_TZ) -> dict:
+def answered_in(start: datetime, end: datetime) -> tuple:
+    """Conditions on Satisfaction: a rating answered in [start, end) (asked_at when the time is missing)."""
+    answered = func.coalesce(Satisfaction.answered_at, Satisfaction.asked_at)
+    return Satisfaction.rating.is_not(None), answered >= start, answered < end
+
+
+def ikm(session, now: datetime, days: int = 14, tz=DEFAULT_TZ, branch_ids=EVERY) -> dict:
     """The IKM of the ratings answered in the period."""
     _days, start, end = window(now, days, tz)
-    answered = func.coalesce(Satisfaction.answered_at, Satisfaction.asked_at)
-    ratings = session.scalars(
-        select(Satisfaction.rating).where(Satisfaction.rating.is_not(None), answered >= start, answered < end)
-    ).all()
-    return ikm_score(list(ratings))
+    query = select(Satisfaction.rating).where(*answered_in(start, end))
+    if branch_ids is not EVERY:
+        query = query.join(Case, Case.id == Satisfaction.case_id).where(where(branch_ids))
+    return ikm_score(list(session.scalars(query).all()))
 
 
 def top_complaints(session, now: datetime, days: int = 14, tz=DEFAULT_TZ, titles: dict | None = None,
-                   limit: int = 10) -> list[dict]:
+                   limit: int = 10, branch_ids=EVERY) -> list[dict]:
     """Complaints created in the period by category, most frequent first: ``[{"value", "title", "count"}]``.
 
     ``titles`` maps option values to the complaint flow's titles; otherwise the case's own
@@ -145,7 +162,8 @@ def top_complaints(session, now: datetime, days: int = 14, tz=DEFAULT_TZ, titles
     counts: Counter[str] = Counter()
     own_titles: dict[str, str] = {}
     for (fields,) in session.execute(
-        select(Case.fields).where(Case.service == "complaint", Case.created_at >= start, Case.created_at < end)
+        select(Case.fields).where(Case.service == "complaint", Case.created_at >= start, Case.created_at < end,
+                                  where(branch_ids))
     ):
         value = str((fields or {}).get("category") or "other")
         counts[value] += 1
@@ -157,19 +175,20 @@ def top_complaints(session, now: datetime, days: int = 14, tz=DEFAULT_TZ, titles
     return items[:limit]
 
 
-def case_rows(session, now: datetime, days: int = 14, tz=DEFAULT_TZ) -> list[dict]:
+def case_rows(session, now: datetime, days: int = 14, tz=DEFAULT_TZ, branch_ids=EVERY) -> list[dict]:
     """One row per case created in the period, for the CSV export: no personal data (no phone, name, NIK,
-    and no free text the citizen wrote)."""
+    and no free text the citizen wrote); ``branch`` is the code of the case's branch."""
     _days, start, end = window(now, days, tz)
     rows = session.execute(
         select(Case.ticket, Case.service, Case.status, Case.created_at, Case.decided_at, Case.sla_due_at,
-               Satisfaction.rating)
+               Satisfaction.rating, Branch.code)
         .outerjoin(Satisfaction, Satisfaction.case_id == Case.id)
-        .where(Case.created_at >= start, Case.created_at < end)
+        .outerjoin(Branch, Branch.id == Case.branch_id)
+        .where(Case.created_at >= start, Case.created_at < end, where(branch_ids))
         .order_by(Case.created_at, Case.id)
     ).all()
     out = []
-    for ticket, service, status, created_at, decided_at, sla_due_at, rating in rows:
+    for ticket, service, status, created_at, decided_at, sla_due_at, rating, branch in rows:
         created = as_utc(created_at)
         decided = as_utc(decided_at) if decided_at else None
         due = as_utc(sla_due_at) if sla_due_at else None
@@ -179,18 +198,19 @@ def case_rows(session, now: datetime, days: int = 14, tz=DEFAULT_TZ) -> list[dic
             "sla_due_at": due and due.astimezone(tz),
             "sla_met": (decided <= due) if decided and due else None,
             "hours_to_decision": round(_hours(decided - created), 1) if decided else None,
-            "rating": rating,
+            "rating": rating, "branch": branch,
         })
     return out
 
 
-def dashboard(session, now: datetime, days: int = 14, tz=DEFAULT_TZ, complaint_titles: dict | None = None) -> dict:
-    """Everything the dashboard page shows."""
+def dashboard(session, now: datetime, days: int = 14, tz=DEFAULT_TZ, complaint_titles: dict | None = None,
+              branch_ids=EVERY) -> dict:
+    """Everything the dashboard page shows, for the cases of ``branch_ids``."""
     return {
         "days": days,
-        "volume": volume_per_day(session, now, days, tz),
-        "open_by_age": open_by_age(session, now),
-        "sla": sla_summary(session, now, days, tz),
-        "ikm": ikm(session, now, days, tz),
-        "complaints": top_complaints(session, now, days, tz, complaint_titles),
+        "volume": volume_per_day(session, now, days, tz, branch_ids),
+        "open_by_age": open_by_age(session, now, branch_ids),
+        "sla": sla_summary(session, now, days, tz, branch_ids),
+        "ikm": ikm(session, now, days, tz, branch_ids),
+        "complaints": top_complaints(session, now, days, tz, complaint_titles, branch_ids=branch_ids),
     }
