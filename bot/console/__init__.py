@@ -40,8 +40,8 @@ def _labels():
 
 
 def init_app(app: Flask) -> None:
-    from bot.console import (admin, admin_settings, auth, cases, chat, dashboard, failures, nlu,  # noqa: F401
-                             privacy, queue, staff)
+    from bot.console import (admin, admin_settings, auth, branches, cases, chat, dashboard, failures,  # noqa: F401
+                             nlu, privacy, queue, staff)
 
     auth.init_app(app)
     app.register_blueprint(bp)

@@ -1,17 +1,20 @@
 """Admins look after staff accounts: reset a password (a temporary one, shown once; every session of
-that person ends), unlock, deactivate, and see and revoke API tokens one by one. Every change audited."""
+that person ends), unlock, deactivate, set the branches an officer works for (and whether a supervisor is
+national), and see and revoke API tokens one by one. Every change audited."""
 from __future__ import annotations
 
 import secrets
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select, update
 
 from bot import accounts
 from bot.console import bp
 from bot.console.auth import me, role_required
+from handlers import branches
 from handlers.backoffice import audit
 from storage import db
+from storage.branches import Branch, StaffBranch
 from storage.models import utcnow
 from storage.staff import ApiToken, Role, Staff
 
@@ -20,14 +23,24 @@ def _staff(staff_id: int) -> Staff:
     return db.session().get(Staff, staff_id) or abort(404)
 
 
-@bp.get("/admin/staff")
-@role_required(Role.ADMIN)
-def admin_staff(temporary: tuple[str, str] | None = None):
+def _staff_page(temporary: tuple[str, str] | None = None, problem: str | None = None, status: int = 200):
     session = db.session()
     people = session.scalars(select(Staff).order_by(Staff.name)).all()
     tokens = session.scalars(select(ApiToken).order_by(ApiToken.staff_id, ApiToken.id)).all()
+    works: dict[int, list[str]] = {}  # staff id -> the codes of the branches they work for
+    for staff_id, code in session.execute(select(StaffBranch.staff_id, Branch.code)
+                                          .join(Branch, Branch.id == StaffBranch.branch_id)
+                                          .order_by(Branch.is_default.desc(), Branch.code)):
+        works.setdefault(staff_id, []).append(code)
     return render_template("admin_staff.html", people=people, tokens=tokens, now=utcnow(), locked=accounts.locked,
-                           token_role=accounts.token_role, temporary=temporary)
+                           token_role=accounts.token_role, temporary=temporary, problem=problem, works=works,
+                           offices=branches.all_branches(session)), status
+
+
+@bp.get("/admin/staff")
+@role_required(Role.ADMIN)
+def admin_staff():
+    return _staff_page()
 
 
 @bp.post("/admin/staff/<int:staff_id>/reset")
@@ -39,7 +52,7 @@ def admin_staff_reset(staff_id: int):
     audit(session, me(), "password_reset", detail=f"staff {staff.id}")
     session.commit()
     # Shown in this page only (a flash would travel in the session cookie).
-    return admin_staff(temporary=(staff.name, temporary))
+    return _staff_page(temporary=(staff.name, temporary))
 
 
 @bp.post("/admin/staff/<int:staff_id>/unlock")
@@ -66,6 +79,24 @@ def admin_staff_active(staff_id: int):
     audit(session, me(), "activate" if staff.active else "deactivate", detail=f"staff {staff.id}")
     session.commit()
     flash(f"Akun {staff.name} {'diaktifkan' if staff.active else 'dinonaktifkan'}.", "ok")
+    return redirect(url_for("console.admin_staff"))
+
+
+@bp.post("/admin/staff/<int:staff_id>/branches")
+@role_required(Role.ADMIN)
+def admin_staff_branches(staff_id: int):
+    """The branches an officer works for (checkboxes) and, for a supervisor, the national mark."""
+    session, staff = db.session(), _staff(staff_id)
+    national = request.form.get("national") == "1"
+    try:
+        chosen = branches.set_branches(session, staff, request.form.getlist("branch"), national)
+    except branches.BranchError as exc:
+        session.rollback()
+        return _staff_page(problem=f"Kantor cabang {staff.name} belum diubah: {exc}.", status=400)
+    codes = ",".join(branch.code for branch in chosen) or "-"
+    audit(session, me(), "staff_branches", detail=f"staff {staff.id}: {codes}{' nasional' if national else ''}")
+    session.commit()
+    flash(f"Kantor cabang {staff.name} disimpan.", "ok")
     return redirect(url_for("console.admin_staff"))
 
 
