@@ -32,7 +32,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.jobs import PREVIEW_FALLBACK, PREVIEW_PARAM  # the webhook keeps them in the message's params
 from flows import conversation
-from handlers import phones
+from handlers import branches, phones
 from storage import db
 from storage.models import Citizen, InboundMessage, OutboundMessage
 from storage.staff import Role
@@ -50,13 +50,23 @@ def _media_dir() -> Path:
     return path
 
 
-def twilio_form(phone: str, body: str, name: str, media: list[tuple[str, str]]) -> dict[str, str]:
+def office_numbers() -> list[tuple[str, str]]:
+    """The numbers a simulated citizen may write to: (number, whose) — the default sender, then every
+    branch's numbers (the shared number's branch first)."""
+    default = current_app.config["SETTINGS"].twilio_whatsapp_number
+    numbers = [(default, "nomor utama")]
+    for branch in branches.all_branches(db.session()):
+        numbers += [(n.number, branch.name) for n in branch.numbers if n.number != default]
+    return numbers
+
+
+def twilio_form(phone: str, body: str, name: str, media: list[tuple[str, str]], to: str | None = None) -> dict[str, str]:
     """The fields Twilio posts for an inbound WhatsApp message."""
     s = current_app.config["SETTINGS"]
     sid = ("MM" if media else "SM") + secrets.token_hex(16)
     form = {
         "SmsMessageSid": sid, "MessageSid": sid, "SmsSid": sid, "AccountSid": s.twilio_account_sid,
-        "From": phones.e164_to_whatsapp(phone), "To": s.twilio_whatsapp_number, "Body": body,
+        "From": phones.e164_to_whatsapp(phone), "To": to or s.twilio_whatsapp_number, "Body": body,
         "NumMedia": str(len(media)), "NumSegments": "1", "ProfileName": name, "WaId": phone.lstrip("+"),
         "SmsStatus": "received", "ApiVersion": "2010-04-01", "MessageType": "image" if media else "text",
         "ReferralNumMedia": "0",
@@ -120,7 +130,7 @@ def _mine(phone: str) -> str:
 def page():
     numbers = [_numbered(number) for number in _numbers() or [_new_number()]]
     return render_template("simulator.html", menu=current_app.config["PRODUCT"].menu, numbers=numbers,
-                           preview_only=not current_app.config["SETTINGS"].simulator_enabled)
+                           offices=office_numbers(), preview_only=not current_app.config["SETTINGS"].simulator_enabled)
 
 
 @bp.post("/numbers")
@@ -168,7 +178,10 @@ def send():
         media.append((f"{current_app.config['SETTINGS'].public_base_url}/simulator/media/{token}", content_type))
     if not body.strip() and not media:
         return jsonify(error="Tulis pesan atau lampirkan foto."), 400
-    form = twilio_form(phone, body, request.form.get("name", ""), media)
+    to = request.form.get("to") or None
+    if to is not None and to not in dict(office_numbers()):
+        return jsonify(error="Nomor kantor itu tidak dikenal."), 400
+    form = twilio_form(phone, body, request.form.get("name", ""), media, to)
     preview = request.form.get("preview") == "1" or not current_app.config["SETTINGS"].simulator_enabled
     if preview:  # "Pratinjau draf": the worker answers with the admins' drafts
         form[PREVIEW_PARAM] = "1"

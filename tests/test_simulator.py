@@ -13,7 +13,7 @@ from bot import create_app
 from bot.accounts import create_staff
 from bot.settings import ConfigError
 from flows import versions
-from handlers import phones
+from handlers import branches, phones
 from storage import db
 from storage.models import Citizen, Conversation, InboundMessage, OutboundMessage
 from tests.browser import serving
@@ -287,3 +287,22 @@ def test_another_staff_member_cannot_start_someone_else_s_conversation_again(liv
         session = db.session()
         citizen = session.scalar(select(Citizen).where(Citizen.phone == number))
         assert session.scalar(select(Conversation.active_flow).where(Conversation.citizen_id == citizen.id))
+
+
+def test_a_simulated_citizen_writes_to_a_branch_office_number_and_nothing_else(live):
+    app, base = live
+    with app.app_context():
+        branches.add(db.session(), "KC-SDA", "KC Sidoarjo", ("whatsapp:+6231890001",))
+        db.session().commit()
+    browser = staff(base)
+    number, token = open_simulator(browser, base)
+    page = browser.get(base + "/simulator/", timeout=5).text
+    assert '<option value="whatsapp:+6231890001">+6231890001 · KC Sidoarjo</option>' in page
+    say(app, browser, base, number, token, "halo", to="whatsapp:+6231890001")
+    refused = browser.post(base + "/simulator/send", data={"phone": number, "body": "halo", "to": "whatsapp:+6299999"},
+                           headers={"X-CSRFToken": token}, timeout=10)
+    assert refused.status_code == 400 and "tidak dikenal" in refused.json()["error"]
+    with app.app_context():
+        assert db.session().scalars(select(InboundMessage.to_number)).all() == ["whatsapp:+6231890001"]
+        reply = db.session().scalar(select(OutboundMessage))
+        assert reply.sender == "whatsapp:+6231890001"  # the reply comes from the number written to

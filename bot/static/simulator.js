@@ -166,6 +166,8 @@
     ev.target.reset();
     poll();
   });
+  const to = document.getElementById("to");  // the office number written to, kept by reset() like the box below
+  if (to) to.addEventListener("change", () => { for (const o of to.options) o.defaultSelected = o.selected; });
   const preview = document.getElementById("preview");
   if (preview) preview.addEventListener("change", () => { preview.defaultChecked = preview.checked; });  // kept by reset()
   phone.addEventListener("change", () => { rememberSelected(); shown = ""; poll(); });
