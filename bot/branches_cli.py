@@ -27,8 +27,13 @@ def _services() -> tuple[str, ...]:
     return tuple(dict.fromkeys([item.id for item in product.menu] + list(product.case_kinds)))
 
 
+def _reserved() -> tuple[str, ...]:
+    """The shared number (the settings' default sender): only the default branch may own it."""
+    return (current_app.config["SETTINGS"].twilio_whatsapp_number,)
+
+
 def _days(value: str | None) -> list[str] | None:
-    """"mon-fri", "mon,wed,fri" or "mon-sat" as day names (None: not given)."""
+    """"mon-fri", "mon,wed,fri", "sat-mon" (round the weekend) as day names (None: not given)."""
     if not value:
         return None
     days: list[str] = []
@@ -36,8 +41,9 @@ def _days(value: str | None) -> list[str] | None:
         first, _, last = part.partition("-")
         if first not in DAY_NAMES or (last and last not in DAY_NAMES):
             raise click.ClickException(f"days are written like mon-fri or mon,wed,fri (got {value!r})")
-        days += list(DAY_NAMES[DAY_NAMES.index(first):DAY_NAMES.index(last or first) + 1])
-    return days
+        start, end = DAY_NAMES.index(first), DAY_NAMES.index(last or first)
+        days += [DAY_NAMES[(start + i) % 7] for i in range((end - start) % 7 + 1)]
+    return list(dict.fromkeys(days))
 
 
 def _hours(days: str | None, start: str | None, end: str | None, national: bool = False) -> dict | None:
@@ -97,7 +103,7 @@ def add(code: str, name: str, numbers: tuple[str, ...], holidays: tuple[str, ...
     session = db.session()
     try:
         branch = branches.add(session, code, name, numbers, holidays, contact, regencies,
-                              _hours(days, start, end), _sla(sla), _services())
+                              _hours(days, start, end), _sla(sla), _services(), _reserved())
     except branches.BranchError as exc:
         session.rollback()
         raise click.ClickException(str(exc)) from None
@@ -131,7 +137,7 @@ def edit(code: str, name: str | None, add_numbers, remove_numbers, add_holidays,
                                  add_holidays=add_holidays, remove_holidays=remove_holidays, contact=contact,
                                  add_regencies=add_regencies, remove_regencies=remove_regencies,
                                  hours=_hours(days, start, end, national_hours), sla_hours=_sla(sla, national_sla))
-        branch = branches.edit(session, code, change, _services())
+        branch = branches.edit(session, code, change, _services(), _reserved())
     except branches.BranchError as exc:
         session.rollback()
         raise click.ClickException(str(exc)) from None

@@ -19,7 +19,7 @@ from flows import conversation
 from handlers import backoffice as bo
 from handlers import branches, routing
 from handlers.cases import ERASURE
-from handlers.notify import in_window, notify
+from handlers.notify import free_form, notify
 from storage.branches import Branch
 from storage.cases import Case, CaseStatus, Document
 from storage.models import utcnow
@@ -59,8 +59,9 @@ def _tell(session, case: Case, text: str, template: str, status_word: str | None
     ``status_word`` (Indonesian, from config.yml: the citizen reads it)."""
     _reachable(case)
     variables = {"ticket": case.ticket} | ({"status": status_word} if status_word else {})
-    row = notify(session, case.citizen, text, _product(), utcnow(), template, variables,
-                 sender or routing.sender_for_case(session, case))
+    now = utcnow()
+    row = notify(session, case.citizen, text, _product(), now, template, variables,
+                 sender or routing.sender_for_case(session, case, now))
     row.agent_id = agent.id if agent else None
     session.flush()
     return row.id
@@ -126,7 +127,9 @@ def preview_decision(session, case: Case, staff: Staff, decision: str, note: str
     text = result.text
     if result.reopen:
         text += "\n\n" + conversation.reopen_question(case.citizen, flow, result.reopen, product)
-    return Preview(text, not in_window(case.citizen, utcnow()), result.status_word,
+    now = utcnow()
+    by_template = not free_form(session, case.citizen, now, routing.sender_for_case(session, case, now))
+    return Preview(text, by_template, result.status_word,
                    dict(askable_items(flow)).get(item or ""))
 
 

@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from rq import Retry
-from sqlalchemy import select
+from sqlalchemy import false, select
 
 from bot import queues, simulator
 from bot.appcontext import in_app_context
 from flows import conversation
-from handlers import lifecycle
+from handlers import branches, lifecycle, visibility
 from storage import db, keys
 from storage.cases import Case, Document
 from storage.models import Citizen, Conversation, InboundMessage, OutboundMessage, as_utc, utcnow
@@ -107,23 +107,33 @@ def _satisfaction(session, case_id: int) -> dict | None:
     return {"rating": row.rating, "comment": row.comment} if row else None
 
 
-def export(citizen: Citizen) -> bytes:
+def export(citizen: Citizen, branch_ids: frozenset[int] | None = visibility.EVERY) -> bytes:
     """A zip of what is held about one citizen: data.json (the citizen, conversation, messages, cases)
-    and their documents' files, decrypted."""
+    and their documents' files, decrypted. ``branch_ids``: a branch's supervisor exports what their
+    branches hold (cases, their documents, the messages on their numbers); national staff everything."""
     session, store = db.session(), current_app.config["SETTINGS"].media_store()
-    state = session.scalar(select(Conversation.state).where(Conversation.citizen_id == citizen.id))
-    cases = session.scalars(select(Case).where(Case.citizen_id == citizen.id).order_by(Case.id)).all()
-    documents = session.scalars(select(Document).where(Document.citizen_id == citizen.id).order_by(Document.id)).all()
+    owners = visibility.NumberOwners(session, current_app.config["SETTINGS"].twilio_whatsapp_number)
+    ours = branch_ids is visibility.EVERY or owners.of_number(branches.last_number(session, citizen.id)) in branch_ids
+    state = session.scalar(select(Conversation.state).where(Conversation.citizen_id == citizen.id)) if ours else None
+    cases = session.scalars(select(Case).where(Case.citizen_id == citizen.id, visibility.where(branch_ids))
+                            .order_by(Case.id)).all()
+    in_scope_cases = select(Case.id).where(Case.citizen_id == citizen.id, visibility.where(branch_ids))
+    unfiled = Document.case_id.is_(None) if ours else false()  # a run's photos, not yet a case
+    documents = session.scalars(select(Document).where(Document.citizen_id == citizen.id,
+                                                       Document.case_id.in_(in_scope_cases) | unfiled)
+                                .order_by(Document.id)).all()
     data = {
         "citizen": {"phone": citizen.phone, "whatsapp_user_id": citizen.wa_user_id, "profile_name": citizen.profile_name,
                     "first_contact": _iso(citizen.created_at), "last_message": _iso(citizen.last_inbound_at)},
         "conversation_state": state or {},
         "messages_received": [{"at": _iso(m.received_at), "body": m.body, "media": len(m.media), "status": m.status}
                               for m in session.scalars(select(InboundMessage).where(
-                                  InboundMessage.citizen_id == citizen.id).order_by(InboundMessage.id))],
+                                  InboundMessage.citizen_id == citizen.id,
+                                  owners.condition(InboundMessage.to_number, branch_ids)).order_by(InboundMessage.id))],
         "messages_sent": [{"at": _iso(m.created_at), "body": m.body, "status": m.status}
                           for m in session.scalars(select(OutboundMessage).where(
-                              OutboundMessage.citizen_id == citizen.id).order_by(OutboundMessage.id))],
+                              OutboundMessage.citizen_id == citizen.id,
+                              owners.condition(OutboundMessage.sender, branch_ids, sent=True)).order_by(OutboundMessage.id))],
         "cases": [{"ticket": c.ticket, "service": c.service_title or c.service, "status": c.status,
                    "created_at": _iso(c.created_at), "fields": c.fields, "decision_note": c.decision_note,
                    "satisfaction": _satisfaction(session, c.id)} for c in cases],
@@ -132,7 +142,7 @@ def export(citizen: Citizen) -> bytes:
         # Messages kept to teach the bot (numbers masked), with the intent an admin gave them.
         "kept_for_the_bots_training": [{"at": _iso(r.created_at), "text": r.text, "status": r.status, "label": r.label}
                                        for r in session.scalars(select(NluReview).where(
-                                           NluReview.citizen_id == citizen.id).order_by(NluReview.id))],
+                                           NluReview.citizen_id == citizen.id).order_by(NluReview.id))] if ours else [],
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -107,9 +107,13 @@ def route_branch(ctx: Context, run: dict) -> str:
     return "ask" if routing.needs_choice(ctx.session, ctx.citizen.id, request_fields(values)) else "known"
 
 
+PLACE_TRIES = 2  # places typed that fit no branch before the case goes to the default branch
+
+
 def choose_branch(ctx: Context, run: dict) -> str:
     """The branch of the place the citizen typed: ``chosen`` (one), ``unmatched`` (none, or several to
-    tell apart), ``skipped`` (no answer: the case goes to the default branch, national staff pass it on)."""
+    tell apart), ``skipped`` (no answer, or PLACE_TRIES that fit none: the case goes to the default branch,
+    whose national staff pass it on; the place typed stays on the case for them)."""
     values = run["values"]
     place = str(values.get("branch_place") or "").strip()
     if not place:
@@ -117,6 +121,10 @@ def choose_branch(ctx: Context, run: dict) -> str:
         return "skipped"
     found = routing.by_place(ctx.session, place)
     if len(found) != 1:
+        values["branch_tries"] = int(values.get("branch_tries") or 0) + 1
+        if values["branch_tries"] >= PLACE_TRIES:  # not asked for ever: the national staff route it
+            values.update(branch=None, branch_title="")
+            return "skipped"
         return "unmatched"
     values.update(branch=found[0].code, branch_title=found[0].name)
     return "chosen"

@@ -16,7 +16,7 @@ from sqlalchemy import case as case_when
 from sqlalchemy.orm import object_session
 
 from handlers import visibility
-from handlers.cases import HANDOFF
+from handlers.cases import HANDOFF, NOT_ASKED_AGAIN, is_request_field
 from handlers.labels import status_label
 from handlers.product import Product
 from storage.branches import Branch
@@ -108,7 +108,9 @@ def claim(session, case: Case, staff: Staff, channel: str = "console") -> None:
     claimable = (CaseStatus.SUBMITTED, CaseStatus.IN_REVIEW)
     won = session.execute(
         update(Case)
-        .where(Case.id == case.id, Case.assigned_to.is_(None), Case.status.in_(claimable))
+        .where(Case.id == case.id, Case.assigned_to.is_(None), Case.status.in_(claimable),
+               # still in the branch the claimer saw it in (not transferred meanwhile)
+               Case.branch_id == case.branch_id if case.branch_id is not None else Case.branch_id.is_(None))
         .values(assigned_to=staff.id, claimed_at=utcnow(), status=CaseStatus.IN_REVIEW, updated_by_citizen=False,
                 read_at=None)
     ).rowcount
@@ -117,6 +119,8 @@ def claim(session, case: Case, staff: Staff, channel: str = "console") -> None:
         session.refresh(case)
         if case.status not in claimable:
             raise BackofficeError(f"kasus berstatus {status_label(case.status)} tidak bisa diambil")
+        if case.assigned_to is None:
+            raise BackofficeError("kasus ini baru saja dipindahkan ke kantor cabang lain", 404)
         raise BackofficeError("kasus ini sudah diambil petugas lain")
     session.refresh(case)
     event(session, case, "claimed", staff)
@@ -177,7 +181,14 @@ def transfer(session, case: Case, staff: Staff, to: Branch, reason: str, channel
 
 
 def askable_steps(flow) -> list:
-    return [step for step in flow.steps.values() if step.type in ASKABLE] if flow else []
+    """The questions an officer may ask again: those whose answer goes on the case (a photo's document
+    does; "where do you live", which only routes a new case, does not)."""
+    return [step for step in flow.steps.values() if step.type in ASKABLE
+            and (step.type == "photo" or _asked_again(str(step.get("save_as", step.id))))] if flow else []
+
+
+def _asked_again(key: str) -> bool:
+    return is_request_field(key) and key not in NOT_ASKED_AGAIN
 
 
 def decide(session, case: Case, staff: Staff, decision: str, product: Product, flow, note: str = "",

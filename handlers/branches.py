@@ -82,7 +82,9 @@ def default(session) -> Branch:
 
 
 def by_code(session, code: str) -> Branch | None:
-    return session.scalar(select(Branch).where(Branch.code == code.strip().upper()))
+    """The branch of this code (any case); None for an unknown one, or for what no code can be."""
+    code = str(code or "").strip().upper()
+    return session.scalar(select(Branch).where(Branch.code == code)) if CODE.match(code) else None
 
 
 def for_number(session, to: str | None) -> Branch:
@@ -105,8 +107,14 @@ def all_branches(session) -> list[Branch]:
     return list(session.scalars(select(Branch).order_by(Branch.is_default.desc(), Branch.code)))
 
 
-def _numbers(session, branch: Branch | None, numbers: tuple[str, ...]) -> list[str]:
+def _numbers(session, branch: Branch | None, numbers: tuple[str, ...], reserved: tuple[str, ...] = ()) -> list[str]:
+    """Checked numbers; ``reserved``: the install's default sender (settings), the shared number only the
+    default branch may own."""
     wanted = [whatsapp_number(n) for n in numbers]
+    shared = sorted(set(wanted) & {n for n in reserved if n})
+    if shared and (branch is None or not branch.is_default):
+        raise BranchError(f"{', '.join(shared)} adalah nomor bersama (TWILIO_WHATSAPP_NUMBER): "
+                          "hanya milik kantor cabang utama")
     taken = session.scalars(select(BranchNumber).where(BranchNumber.number.in_(wanted))).all()
     elsewhere = [n.number for n in taken if branch is None or n.branch_id != branch.id]
     if elsewhere:
@@ -115,8 +123,11 @@ def _numbers(session, branch: Branch | None, numbers: tuple[str, ...]) -> list[s
 
 
 def _regencies(session, branch: Branch | None, codes) -> list[str]:
-    """Checked regency codes; each is served by one branch only."""
+    """Checked regency codes; each is served by one branch only, never the default one (its numbers are
+    the shared one: a regency names the branch a case on it goes to)."""
     wanted = sorted({regency(c) for c in codes})
+    if wanted and branch is not None and branch.is_default:
+        raise BranchError("kantor cabang utama melayani nomor bersama: kabupaten/kota diberikan ke kantor cabang lain")
     for other in session.scalars(select(Branch)):
         if branch is not None and other.id == branch.id:
             continue
@@ -128,8 +139,10 @@ def _regencies(session, branch: Branch | None, codes) -> list[str]:
 
 def add(session, code: str, name: str, numbers: tuple[str, ...], holidays: tuple[str, ...] = (),
         contact: str | None = None, regencies: tuple[str, ...] = (), hours: dict[str, Any] | None = None,
-        sla_hours: dict[str, Any] | None = None, services: tuple[str, ...] = ()) -> Branch:
-    """A new branch. ``services``: the services an SLA target may name."""
+        sla_hours: dict[str, Any] | None = None, services: tuple[str, ...] = (),
+        reserved: tuple[str, ...] = ()) -> Branch:
+    """A new branch. ``services``: the services an SLA target may name; ``reserved``: numbers only the
+    default branch may own (the settings' default sender)."""
     code, name = code.strip().upper(), name.strip()
     if not CODE.match(code):
         raise BranchError("kode harus 2 sampai 16 huruf kapital, angka, - atau _ (mis. KC-SDA)")
@@ -137,7 +150,7 @@ def add(session, code: str, name: str, numbers: tuple[str, ...], holidays: tuple
         raise BranchError(f"nama harus 1 sampai {NAME_MAX} karakter")
     if by_code(session, code) is not None:
         raise BranchError(f"kantor cabang {code} sudah ada")
-    checked = _numbers(session, None, numbers)
+    checked = _numbers(session, None, numbers, reserved)
     default(session)
     branch = Branch(code=code, name=name, holidays=sorted({_holiday(h) for h in holidays}),
                     contact=(contact or "").strip()[:256] or None, is_default=False,
@@ -148,7 +161,7 @@ def add(session, code: str, name: str, numbers: tuple[str, ...], holidays: tuple
     return branch
 
 
-def edit(session, code: str, change: Change, services: tuple[str, ...] = ()) -> Branch:
+def edit(session, code: str, change: Change, services: tuple[str, ...] = (), reserved: tuple[str, ...] = ()) -> Branch:
     default(session)
     branch = by_code(session, code)
     if branch is None:
@@ -159,7 +172,7 @@ def edit(session, code: str, change: Change, services: tuple[str, ...] = ()) -> 
         branch.name = change.name.strip()
     removed = {whatsapp_number(n) for n in change.remove_numbers}
     kept = [n for n in branch.numbers if n.number not in removed]
-    added = [n for n in _numbers(session, branch, change.add_numbers) if n not in {k.number for k in kept}]
+    added = [n for n in _numbers(session, branch, change.add_numbers, reserved) if n not in {k.number for k in kept}]
     branch.numbers = kept + [BranchNumber(number=n) for n in added]
     for position, number in enumerate(branch.numbers):
         number.position = position
@@ -230,6 +243,8 @@ def check_hours(hours: dict[str, Any] | None) -> dict[str, Any] | None:
     """A branch's own working days and hours as stored, or BranchError (what is saved must run)."""
     if not hours:
         return None
+    if "days" in hours and not hours["days"]:
+        raise BranchError("pilih paling sedikit satu hari kerja")
     days = [str(d).strip().lower()[:3] for d in hours.get("days") or DAY_NAMES[:5]]
     if any(d not in DAY_NAMES for d in days):
         raise BranchError(f"hari kerja harus di antara {', '.join(DAY_NAMES)}")
@@ -242,20 +257,23 @@ def check_hours(hours: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"days": list(dict.fromkeys(days)), "start": start.strftime("%H:%M"), "end": end.strftime("%H:%M")}
 
 
-def check_sla(sla: dict[str, Any] | None, services: tuple[str, ...] | list[str]) -> dict[str, float] | None:
-    """A branch's own SLA targets (working hours per service) as stored, or BranchError."""
+def check_sla(sla: dict[str, Any] | None, services) -> dict[str, float] | None:
+    """A branch's own SLA targets (working hours per service) as stored, or BranchError. ``services``:
+    the service ids, or a mapping of them to the titles a refusal names."""
     if not sla:
         return None
     checked = {}
+    titles = services if isinstance(services, dict) else {}
     for service, value in sla.items():
         if service not in services:
             raise BranchError(f"tidak ada layanan {service!r} (yang ada: {', '.join(services)})")
+        name = titles.get(service, service)
         try:
             hours = float(value)
         except (TypeError, ValueError):
-            raise BranchError(f"SLA {service} harus berupa jumlah jam kerja") from None
+            raise BranchError(f"SLA {name} harus berupa jumlah jam kerja") from None
         if not 0 < hours <= 24 * 30:
-            raise BranchError(f"SLA {service} harus lebih dari 0 dan paling banyak 720 jam kerja")
+            raise BranchError(f"SLA {name} harus lebih dari 0 dan paling banyak 720 jam kerja")
         checked[service] = hours
     return checked
 

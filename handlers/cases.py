@@ -40,13 +40,23 @@ def office_today(product) -> date:
 
 
 # Values of a flow run that are not the citizen's request (identity lookups, display copies).
-_INTERNAL = ("sender_phone", "sender_masked", "active", "inactive_reason", "assessment", "branch", "branch_title",
-             "branch_place")  # the branch the citizen chose is the case's branch, not a field
+_INTERNAL = ("sender_phone", "sender_masked", "sender_option", "active", "inactive_reason", "assessment",
+             "branch", "branch_title", "branch_tries")  # the branch the citizen chose is the case's branch
+
+
+# Values officers read on the case but never ask again: where the citizen lives routes a new case (the
+# place typed stays for national staff, who transfer it), asking it again would move nothing.
+NOT_ASKED_AGAIN = ("branch_place",)
+
+
+def is_request_field(key: str) -> bool:
+    """Whether a run's value of this name belongs on the case (else it is the bot's own business)."""
+    return key not in _INTERNAL and not key.startswith("doc_") and not key.endswith("_text")
 
 
 def request_fields(values: dict) -> dict:
     """What a run collected that belongs on the case."""
-    return {k: v for k, v in values.items() if k not in _INTERNAL and not k.startswith("doc_") and not k.endswith("_text")}
+    return {k: v for k, v in values.items() if is_request_field(k)}
 
 
 def create_case(session, citizen_id: int, service: str, fields: dict, document_ids: list[int], flow_version: str,

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from handlers import branches
+from handlers.notify import in_window
 from handlers.registry import LocalRegistry
 from handlers.worktime import DAY_NAMES, WorkingCalendar, parse_day, parse_time
 from storage.branches import Branch
@@ -84,13 +86,19 @@ def _words(text: str) -> set[str]:
 
 
 def by_place(session, place: str) -> list[Branch]:
-    """Branches whose name or code holds a word of what the citizen typed ("sidoarjo", "Kab. Bogor")."""
+    """The branches that best fit what the citizen typed ("sidoarjo", "Kab. Bogor", "Jakarta Selatan"):
+    those sharing the most words with its name or code — one, or several on a real tie (none: []).
+    A branch named exactly what was typed wins outright."""
     said = _words(place)
     if not said:
         return []
-    found = [b for b in session.scalars(select(Branch).where(Branch.is_default.is_(False)).order_by(Branch.code))
-             if said & (_words(b.name) | _words(b.code.replace("-", " ")))]
-    return found
+    scored = []
+    for branch in session.scalars(select(Branch).where(Branch.is_default.is_(False)).order_by(Branch.code)):
+        words = _words(branch.name) | _words(branch.code.replace("-", " "))
+        if said & words:
+            scored.append((len(said & words) + (len(said) if said == _words(branch.name) else 0), branch))
+    best = max((score for score, _ in scored), default=0)
+    return [branch for score, branch in scored if score == best]
 
 
 def for_citizen(session, citizen_id: int) -> Branch:
@@ -103,16 +111,16 @@ def sender(branch: Branch | None) -> str | None:
     return branch.numbers[0].number if branch is not None and branch.numbers else None
 
 
-def sender_for_case(session, case) -> str | None:
-    """The number a case's messages go out from. The number the citizen writes to when it is one of the
-    case's branch, or the shared one (the branch works behind it: the citizen keeps one conversation);
-    the branch's own main number when the citizen wrote to another branch (the case was transferred);
-    None: the default sender."""
+def sender_for_case(session, case, now: datetime) -> str | None:
+    """The number a case's messages go out from. While the citizen is inside WhatsApp's 24-hour window
+    of the number they write to (or when the case's branch has no number of its own), that number: the
+    conversation goes on where the citizen is, in free text. Outside it a template is needed anyway: the
+    branch's own main number. None: the default sender."""
     last_to = branches.last_number(session, case.citizen_id) if case.citizen_id else None
     own = [n.number for n in case.branch.numbers] if case.branch is not None else []
     if last_to in own or not own:
         return last_to
-    if last_to is None or is_shared(branches.for_number(session, last_to)):
+    if case.citizen is not None and in_window(case.citizen, now):
         return last_to
     return own[0]
 

@@ -24,11 +24,15 @@ def scope_of_role(staff) -> frozenset[int] | None:
     return frozenset()
 
 
-def scope(session, staff) -> frozenset[int] | None:
-    """The ids of the branches whose cases ``staff`` sees; EVERY (None) for national staff and admins."""
+def scope(session, staff) -> frozenset[int | None] | None:
+    """The ids of the branches whose cases ``staff`` sees; EVERY (None) for national staff and admins.
+    A case without a branch (none should be: the migration and every new case give one) is the default
+    branch's: the set then holds None too."""
     if scope_of_role(staff) is EVERY:
         return EVERY
-    return frozenset(session.scalars(select(StaffBranch.branch_id).where(StaffBranch.staff_id == staff.id)))
+    rows = session.execute(select(StaffBranch.branch_id, Branch.is_default).join(Branch, Branch.id == StaffBranch.branch_id)
+                           .where(StaffBranch.staff_id == staff.id)).all()
+    return frozenset(branch_id for branch_id, _ in rows) | ({None} if any(is_default for _, is_default in rows) else set())
 
 
 def is_national(session, staff) -> bool:
@@ -39,7 +43,8 @@ def where(branch_ids: frozenset[int] | None, column=Case.branch_id):
     """A WHERE clause keeping the rows of the branches in scope (true for EVERY)."""
     if branch_ids is EVERY:
         return true()
-    return column.in_(sorted(branch_ids))
+    found = column.in_(sorted(i for i in branch_ids if i is not None))
+    return found | column.is_(None) if None in branch_ids else found
 
 
 def sees(session, staff, case: Case) -> bool:
@@ -52,7 +57,7 @@ def branches_in_scope(session, staff) -> list[Branch]:
     branch_ids = scope(session, staff)
     query = select(Branch).order_by(Branch.is_default.desc(), Branch.code)
     if branch_ids is not EVERY:
-        query = query.where(Branch.id.in_(sorted(branch_ids)))
+        query = query.where(Branch.id.in_(sorted(i for i in branch_ids if i is not None)))
     return list(session.scalars(query))
 
 
@@ -77,6 +82,18 @@ class NumberOwners:
     def of_sender(self, sender: str | None) -> int | None:
         """The branch of the number a message goes out from (None: the default sender)."""
         return self.of_number(sender or self.default_sender)
+
+    def condition(self, column, branch_ids: frozenset[int] | None, sent: bool = False):
+        """SQL for ``sees``: the messages whose number (``column``: to_number, or sender when ``sent``)
+        belongs to ``branch_ids`` — filtered before any LIMIT."""
+        if branch_ids is EVERY:
+            return true()
+        own = [number for number, branch_id in self.owned.items() if branch_id in branch_ids]
+        found = column.in_(own)
+        if self.default_id in branch_ids:  # numbers no branch owns are the default branch's
+            found = found | column.not_in(list(self.owned))
+        none_branch = self.of_sender(None) if sent else self.of_number(None)
+        return found | column.is_(None) if none_branch in branch_ids else found
 
     def sees(self, branch_ids: frozenset[int] | None, number: str | None, sent: bool = False) -> bool:
         """Whether staff of ``branch_ids`` see a message to (``sent``: from) this number."""

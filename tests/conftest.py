@@ -189,6 +189,15 @@ def app(env):
 
 
 @pytest.fixture
+def photo_app(env):
+    """The app fetching photos from the local Twilio server's "CDN" (localhost), as citizens' photos."""
+    app = create_app({"ENV": {**env, "MEDIA_ALLOWED_HOSTS": "localhost"}, "TESTING": True})
+    yield app
+    app.extensions["db"].dispose()
+    app.extensions["redis"].close()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -32,11 +32,8 @@ ALWAYS = {"days": list(DAY_NAMES), "start": "00:00", "end": "23:59"}
 
 
 @pytest.fixture
-def app(env):
-    app = create_app({"ENV": {**env, "MEDIA_ALLOWED_HOSTS": "localhost"}, "TESTING": True})
-    yield app
-    app.extensions["db"].dispose()
-    app.extensions["redis"].close()
+def app(photo_app):
+    return photo_app
 
 
 def today_wib(app):
@@ -149,8 +146,18 @@ def test_on_the_shared_number_a_citizen_without_a_known_nik_is_asked_where_they_
     assert "Kabupaten/kota" in summary and "Kab. Sidoarjo" in summary
     done = chat.say("ya")
     case = case_of(app, "+6281200000010")
-    assert case.branch.code == "KC-SDA" and "branch" not in case.fields and "branch_place" not in case.fields
+    assert case.branch.code == "KC-SDA" and "branch" not in case.fields
+    assert case.fields["branch_place"] == "Kab. Sidoarjo"  # national staff read it when they transfer a case
     assert case.ticket in done[0] and {m["From"] for m in sent_to(twilio, "+6281200000010")} == {NATIONAL}
+    # A place no branch fits is asked once more, then the national staff route the case: nobody stuck.
+    lost = Chat(app, twilio, phone="+6281200000013", to=NATIONAL)
+    for answer in complaint_answers()[:-1]:
+        lost.say(answer)
+    assert "belum menemukan kantor cabang untuk *Surabaya*" in lost.say("Surabaya")[0]
+    assert "Mohon periksa" in lost.say("Malang")[0]
+    lost.say("ya")
+    case = case_of(app, "+6281200000013")
+    assert case.branch.code == DEFAULT_CODE and case.fields["branch_place"] == "Malang"
 
 
 def test_an_officer_of_another_branch_finds_nothing(app, twilio, offices):
@@ -220,14 +227,25 @@ def test_a_transfer_moves_the_case_and_tells_the_citizen(app, twilio, offices):
     # The case left Sidoarjo's sight and is in Bogor's queue.
     assert sari.get(f"/console/cases/{case.ticket}").status_code == 404
     assert f'data-ticket="{case.ticket}"' in logged_in(app, "budi").get("/console/").get_data(as_text=True)
-    # Bogor's officer decides; the citizen never wrote to Bogor's number: the template, from Bogor's number.
+    # Bogor's officer writes: inside the window the conversation goes on from the number the citizen uses.
     assert api(app, offices["budi"], "post", f"/cases/{case.ticket}/claim").status_code == 200
     assert api(app, offices["budi"], "post", f"/cases/{case.ticket}/decision",
-               json={"decision": "approve", "note": ""}).status_code == 200
+               json={"decision": "need_info", "note": "Kirim foto KK yang lebih jelas.", "item": "kk"}).status_code == 200
+
+    def last_message():
+        with app.app_context():
+            return db.session().scalar(select(OutboundMessage).where(OutboundMessage.citizen_id == row.citizen_id)
+                                       .order_by(OutboundMessage.id.desc()).limit(1))
+    assert (last_message().sender, last_message().content_sid) == (SDA, None)
+    # Two days later (outside the window) the decision needs a template anyway: from Bogor's own number.
     with app.app_context():
-        last = db.session().scalar(select(OutboundMessage).where(OutboundMessage.citizen_id == row.citizen_id)
-                                   .order_by(OutboundMessage.id.desc()).limit(1))
-        assert last.sender == BGR and last.content_sid is not None
+        session = db.session()
+        session.execute(text("UPDATE citizens SET last_inbound_at = :t"), {"t": utcnow() - timedelta(days=2)})
+        session.execute(text("UPDATE cases SET status = 'in_review' WHERE id = :c"), {"c": case.id})
+        session.commit()
+    assert api(app, offices["budi"], "post", f"/cases/{case.ticket}/decision",
+               json={"decision": "approve", "note": ""}).status_code == 200, "approve"
+    assert last_message().sender == BGR and last_message().content_sid is not None
     # Through the API too; a transfer back needs the case to be in sight.
     assert api(app, offices["sari"], "post", f"/cases/{case.ticket}/transfer",
                json={"branch": "KC-SDA", "reason": "salah kirim"}).status_code == 404

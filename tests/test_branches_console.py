@@ -187,13 +187,13 @@ def test_the_default_branch_can_be_edited_too(app):
     ("add", {"regencies": "9999"}, "'9999' bukan kode kabupaten/kota"),
     ("add", {"start": "15:00", "end": "08:00"}, "jam mulai harus sebelum jam selesai"),
     ("add", {"sla.unknown": "5"}, "tidak ada layanan 'unknown'"),
-    ("add", {"sla.complaint": "banyak"}, "SLA complaint harus berupa jumlah jam kerja"),
+    ("add", {"sla.complaint": "banyak"}, "SLA Pengaduan layanan harus berupa jumlah jam kerja"),
     ("add", {"holidays": "24-12-2026"}, "'24-12-2026' bukan tanggal"),
     ("add", {"code": "KC-SBY"}, "kantor cabang KC-SBY sudah ada"),
     ("add", {"code": "x"}, "kode harus 2 sampai 16 huruf kapital"),
     ("add", {f"day.{d}": None for d in ("mon", "tue", "sat")}, "pilih paling sedikit satu hari kerja"),
     ("edit", {"numbers": "+6231890002\n12345"}, "'12345' bukan nomor telepon yang sah"),
-    ("edit", {"regencies": "3578"}, "kabupaten/kota 3578 sudah dilayani kantor cabang KC-SBY"),
+    ("edit", {"regencies": "3578"}, "kantor cabang utama melayani nomor bersama"),
     ("edit", {"hours": "own", "start": "16:00", "end": "09:00"}, "jam mulai harus sebelum jam selesai"),
     ("edit", {"sla": "own", "sla.unknown": "5"}, "tidak ada layanan 'unknown'"),
     ("edit", {"sla": "own"}, "isi SLA paling sedikit satu layanan"),
@@ -234,7 +234,7 @@ def test_officers_branches_are_set_on_the_staff_page_and_audited(app, sby):
     response = admin.post(f"/console/admin/staff/{ids['sri']}/branches", data={"csrf_token": token, "national": "1"})
     assert response.status_code == 302
     html = page(admin, "/console/admin/staff")
-    assert "Kantor cabang sri disimpan." in html
+    assert "Kantor cabang petugas sri disimpan." in html
     assert f"{DEFAULT_CODE}, KC-SBY</span>" in re.search(r'<tr data-staff="ani">(.*?)</tr>', html, re.S).group(1)
     assert "nasional</span>" in re.search(r'<tr data-staff="sri">(.*?)</tr>', html, re.S).group(1)
     with app.app_context():
@@ -264,7 +264,7 @@ def test_an_officer_keeps_a_branch_unless_national(app, sby, who, data, message)
                           data={"csrf_token": csrf(admin, "/console/admin/staff"), **data})
     html = unescape(response.get_data(as_text=True))
     assert response.status_code == 400
-    assert f'id="problem">Kantor cabang {who} belum diubah: ' in html and message in html
+    assert f'id="problem">Kantor cabang petugas {who} belum diubah: ' in html and message in html
     assert state(app) == before
 
 

@@ -32,8 +32,9 @@ def _services() -> list[tuple[str, str, float]]:
     return [(service, product.title_of(service), product.sla_hours(service)) for service in ids]
 
 
-def _service_ids() -> tuple[str, ...]:
-    return tuple(service for service, _, _ in _services())
+def _service_ids() -> dict[str, str]:
+    """The services an SLA target may name, with the titles officers read in a refusal."""
+    return {service: title for service, title, _ in _services()}
 
 
 # -- how a branch reads --------------------------------------------------------------------------------
@@ -189,7 +190,7 @@ def admin_branches():
         branch = branches.add(session, values["code"], values["name"], tuple(_lines(values["numbers"])),
                               tuple(_lines(values["holidays"])), values["contact"],
                               tuple(c for c in SEPARATORS.split(values["regencies"]) if c),
-                              _own_hours(values) or None, _own_sla(values) or None, _service_ids())
+                              _own_hours(values) or None, _own_sla(values) or None, _service_ids(), _reserved())
         session.flush()
     except branches.BranchError as exc:
         session.rollback()
@@ -204,6 +205,11 @@ def admin_branches():
     return redirect(url_for("console.admin_branch", code=code))
 
 
+def _reserved() -> tuple[str, ...]:
+    """The shared number (the settings' default sender): only the default branch may own it."""
+    return (current_app.config["SETTINGS"].twilio_whatsapp_number,)
+
+
 @bp.route("/admin/branches/<code>", methods=["GET", "POST"])
 @role_required(Role.ADMIN)
 def admin_branch(code: str):
@@ -213,7 +219,7 @@ def admin_branch(code: str):
         return _edit_page(branch.code)
     code, values, before = branch.code, _posted(), branches.describe(branch)
     try:
-        branches.edit(session, code, _change(branch, values), _service_ids())
+        branches.edit(session, code, _change(branch, values), _service_ids(), _reserved())
         session.flush()
     except branches.BranchError as exc:
         session.rollback()

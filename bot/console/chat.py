@@ -3,7 +3,7 @@
 marks the case read for its holder. Canned replies, kept by admins, fill the message box."""
 from __future__ import annotations
 
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from bot import casework
@@ -22,13 +22,24 @@ TITLE_LENGTH = 64  # storage.cases.CannedReply.title
 
 
 def transcript(case: Case, unread: int = 0) -> list[dict]:
-    """The citizen's messages and ours, oldest first; the last ``unread`` of the citizen's marked new."""
+    """The citizen's messages and ours on the numbers of the case's branch, the shared one and the one the
+    case came in by (a transferred case keeps its history) — not what they wrote to another branch
+    about something else — oldest first; the last ``unread`` of the citizen's marked new."""
     if case.citizen_id is None:
         return []  # erased
     session = db.session()
+    owners = visibility.NumberOwners(session, current_app.config["SETTINGS"].twilio_whatsapp_number)
+    shown = frozenset({case.branch_id, owners.default_id})
+    origin = session.scalar(select(InboundMessage.to_number).where(
+        InboundMessage.citizen_id == case.citizen_id, InboundMessage.received_at <= case.created_at)
+        .order_by(InboundMessage.id.desc()).limit(1))
     # The newest of each side are enough for the newest of both (the page asks every few seconds).
-    inbound = select(InboundMessage).where(InboundMessage.citizen_id == case.citizen_id)
-    outbound = select(OutboundMessage).where(OutboundMessage.citizen_id == case.citizen_id)
+    inbound = select(InboundMessage).where(InboundMessage.citizen_id == case.citizen_id,
+                                           owners.condition(InboundMessage.to_number, shown)
+                                           | (InboundMessage.to_number == origin))
+    outbound = select(OutboundMessage).where(OutboundMessage.citizen_id == case.citizen_id,
+                                             owners.condition(OutboundMessage.sender, shown, sent=True)
+                                             | (OutboundMessage.sender == origin))
     items = [{"direction": "in", "body": m.body or ("[lampiran]" if m.media else ""), "at": as_utc(m.received_at),
               "id": f"in-{m.id}"}
              for m in session.scalars(inbound.order_by(InboundMessage.received_at.desc()).limit(TRANSCRIPT_LENGTH))]

@@ -27,13 +27,13 @@ OUTBOUND_LABELS = {OutboundStatus.ERROR: "gagal dikirim", OutboundStatus.FAILED:
 def failures():
     session = db.session()
     owners, scope = _owners(session), visibility.scope(session, me())
-    inbound = [m for m in session.scalars(select(InboundMessage).where(InboundMessage.status == InboundStatus.FAILED)
-                                          .order_by(InboundMessage.id.desc()).limit(LIMIT))
-               if owners.sees(scope, m.to_number)]
-    outbound = [m for m in session.scalars(select(OutboundMessage)
-                                           .where(OutboundMessage.status.in_(OutboundStatus.NOT_DELIVERED))
-                                           .order_by(OutboundMessage.id.desc()).limit(LIMIT))
-                if owners.sees(scope, m.sender, sent=True)]
+    inbound = session.scalars(select(InboundMessage).where(InboundMessage.status == InboundStatus.FAILED,
+                                                           owners.condition(InboundMessage.to_number, scope))
+                              .order_by(InboundMessage.id.desc()).limit(LIMIT)).all()
+    outbound = session.scalars(select(OutboundMessage)
+                               .where(OutboundMessage.status.in_(OutboundStatus.NOT_DELIVERED),
+                                      owners.condition(OutboundMessage.sender, scope, sent=True))
+                               .order_by(OutboundMessage.id.desc()).limit(LIMIT)).all()
     counts = metrics.failure_counts(session) if scope is visibility.EVERY else \
         branch_stats.failure_counts(session, owners, scope)
     return render_template("failures.html", inbound=inbound, outbound=outbound, counts=counts,

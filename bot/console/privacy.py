@@ -49,7 +49,7 @@ def privacy_export():
     if citizen is None or not _theirs(session, citizen):
         flash("Tidak ada data untuk nomor ini.", "error")
         return redirect(url_for("console.privacy"))
-    archive = lifecycle.export(citizen)
+    archive = lifecycle.export(citizen, visibility.scope(session, me()))
     audit(session, me(), "export_citizen", detail=f"citizen {citizen.id}")
     session.commit()
     name = f"pandawa-data-{phone.lstrip('+')[-4:]}-{utcnow():%Y%m%d}.zip"  # never the whole number

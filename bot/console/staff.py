@@ -92,11 +92,11 @@ def admin_staff_branches(staff_id: int):
         chosen = branches.set_branches(session, staff, request.form.getlist("branch"), national)
     except branches.BranchError as exc:
         session.rollback()
-        return _staff_page(problem=f"Kantor cabang {staff.name} belum diubah: {exc}.", status=400)
+        return _staff_page(problem=f"Kantor cabang petugas {staff.name} belum diubah: {exc}.", status=400)
     codes = ",".join(branch.code for branch in chosen) or "-"
     audit(session, me(), "staff_branches", detail=f"staff {staff.id}: {codes}{' nasional' if national else ''}")
     session.commit()
-    flash(f"Kantor cabang {staff.name} disimpan.", "ok")
+    flash(f"Kantor cabang petugas {staff.name} disimpan.", "ok")
     return redirect(url_for("console.admin_staff"))
 
 
