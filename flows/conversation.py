@@ -33,6 +33,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from flows import engine
 from flows.definition import Flow
 from handlers.product import Product
+from storage.cases import Case
 from storage.models import Citizen, Conversation, as_utc
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,8 @@ def reopen_at(session, citizen: Citizen, flow: Flow, step_id: str, case_id: int,
     progress, if any, waits until it is answered). The bot speaks again to collect it. Returns the question."""
     conversation = get(session, citizen.id)
     state = state_of(conversation)
-    run = engine.new_run(flow, step_id, engine.base_values(product, citizen.phone), need_info_case=case_id)
+    office = session.scalar(select(Case).where(Case.id == case_id)).branch
+    run = engine.new_run(flow, step_id, engine.base_values(product, citizen.phone, office), need_info_case=case_id)
     current = state.pop("run", None)
     if current and current.get("need_info_case"):  # another request waits for the citizen: it comes next
         run["waiting"] = [{**current, "waiting": []}] + current.get("waiting", [])

@@ -51,11 +51,15 @@ def new_run(flow: Flow, step_id: str, values: dict, **extra) -> dict:
             "failures": 0, "pending_cancel": False, **extra}
 
 
-def base_values(product: Product, phone: str | None) -> dict:
-    """What every run starts with: the number the citizen writes from (none for a WhatsApp user id)."""
+def base_values(product: Product, phone: str | None, office=None) -> dict:
+    """What every run starts with: the number the citizen writes from (none for a WhatsApp user id), and
+    the branch office that serves them ({office}, {office_contact}: its contact line, else the national one)."""
     masked = mask(phone) if phone else ""
     option = product.text("use_sender_number", masked=masked) if phone else ""
-    return {"sender_phone": phone, "sender_masked": masked, "sender_option": option}
+    return {"sender_phone": phone, "sender_masked": masked, "sender_option": option,
+            "office": office.name if office is not None and not office.is_default else product.text("office_default"),
+            "office_contact": (office.contact if office is not None and office.contact
+                               else product.text("office_contact_default"))}
 
 
 def current(ctx: Context, state: dict) -> tuple[dict, Flow, Step]:
@@ -137,7 +141,8 @@ def drop_paused(session, state: dict, everything: bool = False) -> None:
 def start(ctx: Context, state: dict, flow_id: str) -> list[str]:
     """A new run of ``flow_id``. A run put aside stays aside (it is offered back when this one ends)."""
     flow = ctx.flows[flow_id]
-    state["run"] = new_run(flow, flow.start, base_values(ctx.product, ctx.citizen.phone))
+    state["run"] = new_run(flow, flow.start, base_values(ctx.product, ctx.citizen.phone,
+                                                         routing.for_citizen(ctx.session, ctx.citizen.id)))
     ctx.conversation.active_flow = flow.id
     ctx.conversation.last_activity_at, ctx.conversation.reminded_at = ctx.now, None
     return enter(ctx, state, flow.start)

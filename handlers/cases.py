@@ -40,7 +40,7 @@ def office_today(product) -> date:
 
 
 # Values of a flow run that are not the citizen's request (identity lookups, display copies).
-_INTERNAL = ("sender_phone", "sender_masked", "sender_option", "active", "inactive_reason", "assessment",
+_INTERNAL = ("sender_phone", "sender_masked", "sender_option", "office", "office_contact", "active", "inactive_reason", "assessment",
              "branch", "branch_title", "branch_tries")  # the branch the citizen chose is the case's branch
 
 

@@ -13,7 +13,7 @@ from handlers.actions import ACTIONS, Action
 from handlers.inputs import ERROR_CODES, VALIDATORS
 
 # Values every run starts with (see flows.engine.start).
-BASE_VALUES = ("sender_phone", "sender_masked", "sender_option")
+BASE_VALUES = ("sender_phone", "sender_masked", "sender_option", "office", "office_contact")
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ REQUIRED_TEXTS = (
     "erasure_requested",
     "case_update_approved", "case_update_approved_complaint", "case_update_rejected", "case_update_rejected_complaint",
     "case_update_need_info", "case_update_message", "case_update_handback", "case_update_transferred",
-    "case_transferred", "branch_contact",
+    "case_transferred", "branch_contact", "office_default", "office_contact_default",
     *(f"photo_{problem}" for problem in PHOTO_PROBLEMS),
     *sorted({f"error_{code}" for codes in ERROR_CODES.values() for code in codes}),
 )
@@ -163,6 +163,8 @@ TEXT_DESCRIPTIONS: dict[str, str] = {
     "handback": "Petugas mengembalikan percakapan ke bot.",
     "case_transferred": "Petugas memindahkan tiket ke kantor cabang lain; {branch} diisi nama kantor cabang itu.",
     "branch_contact": "Ditambahkan di bawah case_transferred bila kantor cabang tujuan punya baris kontak.",
+    "office_default": "Pengisi {office} di teks layanan bila warga menulis ke nomor bersama, bukan nomor kantor cabang.",
+    "office_contact_default": "Pengisi {office_contact} di teks layanan bila kantor cabang warga tidak punya baris kontak.",
     "survey_question": "Setelah tiket selesai: pertanyaan penilaian layanan (1–4).",
     "survey_comment": "Peserta sudah memberi nilai; bot meminta saran.",
     "survey_thanks": "Peserta sudah memberi saran atau melewatinya.",

@@ -319,3 +319,15 @@ def test_a_sender_of_another_business_account_uses_its_own_template_sid(app):
                      {"ticket": "PDW-1", "status": "diteruskan"}, sender=BGR)
         assert (row.sender, row.content_sid) == (BGR, "HX" + "ab" * 16)  # never wrote to it: the template
         session.rollback()
+
+
+def test_a_branch_s_texts_give_its_own_contact_line(app, twilio, offices):
+    Chat(app, twilio, phone="+6281200000014", to=SDA).say("5")        # KC Sidoarjo has a contact line
+    Chat(app, twilio, phone="+6281200000015", to=NATIONAL).say("5")   # the shared number: the national one
+    with app.app_context():
+        runs = {c.phone: c.conversation.state["run"]["values"] for c in db.session().scalars(select(Citizen))}
+    assert (runs["+6281200000014"]["office"], runs["+6281200000014"]["office_contact"]) == \
+        ("KC Sidoarjo", "Jl. Jenggolo 2, Sidoarjo")
+    product = app.config["PRODUCT"]
+    assert (runs["+6281200000015"]["office"], runs["+6281200000015"]["office_contact"]) == \
+        (product.text("office_default"), product.text("office_contact_default"))
