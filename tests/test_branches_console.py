@@ -132,7 +132,7 @@ def test_a_branch_is_added_and_edited_through_the_form_versioned_and_audited(app
     html = page(admin, f"{LIST}/KC-SDA")
     assert "Kantor cabang KC-SDA ditambahkan." in html
     assert "Versi 1" in html and "oleh <strong>adi</strong>" in html and "Catatan: kantor baru" in html
-    assert WHEN.search(html) and "Senin, Selasa, Sabtu, 07:30–14:00" in html and "16 jam kerja" in html
+    assert WHEN.search(html) and "Senin, Selasa, Sabtu, 07.30–14.00" in html and "16 jam kerja" in html and "24 Des 2026, 2 Jan 2027" in html
 
     # The page's own form, changed: a number swapped (the main sender stays first), a regency and a
     # holiday swapped, back to the national hours, another SLA.

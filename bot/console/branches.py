@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -15,7 +16,7 @@ from bot.console import bp
 from bot.console.auth import me, role_required
 from handlers import branches
 from handlers.backoffice import audit
-from handlers.worktime import DAY_NAMES, DAYS_ID
+from handlers.worktime import DAY_NAMES, DAYS_ID, format_date_short
 from storage import db
 from storage.branches import Branch
 from storage.config_versions import VersionStatus
@@ -42,11 +43,23 @@ def _hours_number(value) -> str:
     return f"{float(value):g}".replace(".", ",")
 
 
+def _days_text(days) -> str:
+    """Working days as officers say them: "Senin–Sabtu", "Senin, Rabu, Jumat"."""
+    numbers = sorted(DAY_NAMES.index(d) for d in days or () if d in DAY_NAMES)
+    if len(numbers) >= 3 and numbers == list(range(numbers[0], numbers[-1] + 1)):
+        return f"{DAYS_ID[numbers[0]]}–{DAYS_ID[numbers[-1]]}"
+    return ", ".join(DAYS_ID[n] for n in numbers)
+
+
 def _hours_text(hours: dict | None) -> str:
     if not hours:
         return "nasional"
-    days = ", ".join(DAYS_ID[DAY_NAMES.index(d)] for d in hours.get("days") or () if d in DAY_NAMES)
-    return f"{days}, {hours.get('start')}–{hours.get('end')}"
+    start, end = (str(hours.get(k) or "").replace(":", ".") for k in ("start", "end"))
+    return f"{_days_text(hours.get('days'))}, {start}–{end}"
+
+
+def _holidays_text(holidays) -> str:
+    return ", ".join(format_date_short(date.fromisoformat(d)) for d in holidays or ()) or "—"
 
 
 def _sla_text(sla: dict | None) -> str:
@@ -63,7 +76,7 @@ def shown(data: dict) -> dict[str, str]:
         "Nama": (data.get("name") or "—") + (" (utama)" if data.get("default") else ""),
         "Nomor WhatsApp": ", ".join(n.removeprefix("whatsapp:") for n in data.get("numbers") or ()) or "—",
         "Kabupaten/kota dilayani": ", ".join(data.get("regencies") or ()) or "—",
-        "Hari libur daerah": ", ".join(data.get("holidays") or ()) or "—",
+        "Hari libur daerah": _holidays_text(data.get("holidays")),
         "Jam kerja": _hours_text(data.get("hours")),
         "SLA": _sla_text(data.get("sla_hours")),
         "Kontak": data.get("contact") or "—",
