@@ -288,3 +288,15 @@ def test_a_clash_with_another_change_is_refused_and_nothing_is_half_saved(app, s
         assert response.status_code == 409
         assert "Perubahan lain pada kantor cabang tersimpan lebih dulu" in response.get_data(as_text=True)
     assert state(app) == before
+
+
+def test_a_form_shown_before_another_admins_save_is_refused_not_applied(app, sby):
+    admin, other = logged_in(app), logged_in(app)
+    path = f"{LIST}/KC-SBY"
+    stale = form_of(admin, path, "edit-branch")            # admin opens the form
+    assert submit(other, path, "edit-branch", name="KC Surabaya Kota").status_code == 302  # another admin saves
+    before = state(app)
+    refused = admin.post(path, data={**stale, "contact": "Jl. Baru 1"})
+    html = unescape(refused.get_data(as_text=True))
+    assert refused.status_code == 409 and "baru saja diubah admin lain" in html
+    assert state(app) == before  # the other admin's name stays; nothing of the stale form is saved

@@ -23,6 +23,8 @@ from storage.config_versions import VersionStatus
 from storage.staff import Role, Staff
 
 SEPARATORS = re.compile(r"[\s,;]+")
+STALE = ("Kantor cabang ini baru saja diubah admin lain. Muat ulang halaman untuk melihat perubahannya, "
+         "lalu ubah lagi.")
 RACE = "Perubahan lain pada kantor cabang tersimpan lebih dulu. Muat ulang halaman lalu coba lagi."
 
 
@@ -189,6 +191,7 @@ def _edit_page(code: str, values: dict | None = None, problem: str | None = None
     session = db.session()
     branch = branches.by_code(session, code) or abort(404)
     return render_template("admin_branch.html", branch=branch, values=values or _values(branch), problem=problem,
+                           seen=_latest(session, branch.code),
                            history=_history(session, branch.code), staff_count=branches.staff_count(session, branch.id),
                            days=list(zip(DAY_NAMES, DAYS_ID)), services=_services()), status
 
@@ -218,6 +221,12 @@ def admin_branches():
     return redirect(url_for("console.admin_branch", code=code))
 
 
+def _latest(session, code: str) -> int:
+    """The number of the branch's newest version (0: none yet): the edit form carries the one it showed."""
+    newest = branches.versions(session, code)
+    return newest[0].number if newest else 0
+
+
 def _reserved() -> tuple[str, ...]:
     """The shared number (the settings' default sender): only the default branch may own it."""
     return (current_app.config["SETTINGS"].twilio_whatsapp_number,)
@@ -231,6 +240,8 @@ def admin_branch(code: str):
     if request.method == "GET":
         return _edit_page(branch.code)
     code, values, before = branch.code, _posted(), branches.describe(branch)
+    if request.form.get("seen", "") != str(_latest(session, code)):  # compare-and-set on the version shown
+        return _edit_page(code, values, STALE, 409)
     try:
         branches.edit(session, code, _change(branch, values), _service_ids(), _reserved())
         session.flush()
