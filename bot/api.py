@@ -188,14 +188,12 @@ def _text(body: dict, key: str) -> str | None:
 @bp.get("/cases")
 def cases():
     session = db.session()
-    scope = visibility.scope(session, me())
-    query = select(Case).where(visibility.where(scope))
     code = request.args.get("branch", "").strip().upper()
-    if code:
-        branch = branches.by_code(session, code)
-        if branch is None or (scope is not visibility.EVERY and branch.id not in scope):
-            raise ApiError(f"kantor cabang {code!r} tidak dikenal atau di luar kantor cabang Anda", 404)
-        query = query.where(Case.branch_id == branch.id)
+    try:
+        shown = visibility.narrowed(session, visibility.scope(session, me()), code)
+    except visibility.NotInScope:
+        raise ApiError(f"kantor cabang {code!r} tidak dikenal atau di luar kantor cabang Anda", 404) from None
+    query = select(Case).where(visibility.where(shown))
     status, service = request.args.get("status", "").strip(), request.args.get("service", "").strip()
     if status:
         if status not in STATUSES:

@@ -22,7 +22,7 @@ from sqlalchemy import false, select
 from bot import queues, simulator
 from bot.appcontext import in_app_context
 from flows import conversation
-from handlers import branches, lifecycle, visibility
+from handlers import lifecycle, visibility
 from storage import db, keys
 from storage.cases import Case, Document
 from storage.models import Citizen, Conversation, InboundMessage, OutboundMessage, as_utc, utcnow
@@ -113,7 +113,7 @@ def export(citizen: Citizen, branch_ids: frozenset[int] | None = visibility.EVER
     branches hold (cases, their documents, the messages on their numbers); national staff everything."""
     session, store = db.session(), current_app.config["SETTINGS"].media_store()
     owners = visibility.NumberOwners(session, current_app.config["SETTINGS"].twilio_whatsapp_number)
-    ours = branch_ids is visibility.EVERY or owners.of_number(branches.last_number(session, citizen.id)) in branch_ids
+    ours = visibility.writes_to(session, branch_ids, citizen.id)
     state = session.scalar(select(Conversation.state).where(Conversation.citizen_id == citizen.id)) if ours else None
     cases = session.scalars(select(Case).where(Case.citizen_id == citizen.id, visibility.where(branch_ids))
                             .order_by(Case.id)).all()

@@ -19,19 +19,23 @@ def in_window(citizen: Citizen, now: datetime) -> bool:
     return citizen.last_inbound_at is not None and now - as_utc(citizen.last_inbound_at) < WINDOW
 
 
+def _free_form(citizen: Citizen, now: datetime, sender: str | None, last_to: str | None) -> bool:
+    return in_window(citizen, now) and (last_to is None or sender is None or sender == last_to)
+
+
 def free_form(session, citizen: Citizen, now: datetime, sender: str | None) -> bool:
     """Whether a message from ``sender`` (None: the number they last wrote to) may be free-form: inside
     the window of the number the citizen last wrote to, from that number."""
-    last_to = branches.last_number(session, citizen.id)
-    return in_window(citizen, now) and (last_to is None or sender is None or sender == last_to)
+    return _free_form(citizen, now, sender, branches.last_number(session, citizen.id))
 
 
 def notify(session, citizen: Citizen, text: str, product: Product, now: datetime, template: str,
            variables: dict[str, str], sender: str | None = None) -> OutboundMessage:
     """Store a message to the citizen from ``sender`` (None: the number they last wrote to): free-form
     inside that number's window, the named template outside it."""
-    sender = sender or branches.last_number(session, citizen.id)
-    if free_form(session, citizen, now, sender):
+    last_to = branches.last_number(session, citizen.id)
+    sender = sender or last_to
+    if _free_form(citizen, now, sender, last_to):
         row = OutboundMessage(citizen_id=citizen.id, body=text, sender=sender)
     else:
         spec = product.template(template)

@@ -59,26 +59,27 @@ def is_shared(branch: Branch) -> bool:
     return branch.is_default
 
 
-def for_case(session, citizen_id: int, fields: dict | None, chosen: str | None = None) -> Branch:
-    """The branch of a new case: the number the citizen wrote to; on the shared number the branch of the
-    NIK's regency, else the one the citizen chose (handlers.actions.choose_branch), else the default one."""
-    branch = branches.for_number(session, branches.last_number(session, citizen_id))
+def _known(session, citizen_id: int, fields: dict | None) -> Branch | None:
+    """The branch the number written to names, or on the shared number the NIK's regency; None when
+    neither does (the shared number, and a NIK no branch serves, or none)."""
+    branch = for_citizen(session, citizen_id)
     if not is_shared(branch):
         return branch
     nik = nik_of(session, fields)
-    by_nik = for_regency(session, nik[:4]) if nik else None
-    return by_nik or (branches.by_code(session, chosen) if chosen else None) or branch
+    return for_regency(session, nik[:4]) if nik else None
+
+
+def for_case(session, citizen_id: int, fields: dict | None, chosen: str | None = None) -> Branch:
+    """The branch of a new case: the number the citizen wrote to; on the shared number the branch of the
+    NIK's regency, else the one the citizen chose (handlers.actions.choose_branch), else the default one."""
+    return (_known(session, citizen_id, fields) or (branches.by_code(session, chosen) if chosen else None)
+            or branches.default(session))
 
 
 def needs_choice(session, citizen_id: int, fields: dict | None) -> bool:
     """On the shared number, when the NIK names no branch and there are branches to choose from."""
-    branch = branches.for_number(session, branches.last_number(session, citizen_id))
-    if not is_shared(branch):
-        return False
-    nik = nik_of(session, fields)
-    if nik and for_regency(session, nik[:4]) is not None:
-        return False
-    return session.scalar(select(Branch.id).where(Branch.is_default.is_(False)).limit(1)) is not None
+    return _known(session, citizen_id, fields) is None and session.scalar(
+        select(Branch.id).where(Branch.is_default.is_(False)).limit(1)) is not None
 
 
 def _words(text: str) -> set[str]:
@@ -104,11 +105,6 @@ def by_place(session, place: str) -> list[Branch]:
 def for_citizen(session, citizen_id: int) -> Branch:
     """The branch of the number the citizen last wrote to (before any case says more)."""
     return branches.for_number(session, branches.last_number(session, citizen_id))
-
-
-def sender(branch: Branch | None) -> str | None:
-    """The number a branch's messages go out from: its main one; None: the default sender (settings)."""
-    return branch.numbers[0].number if branch is not None and branch.numbers else None
 
 
 def sender_for_case(session, case, now: datetime) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, true
 
+from handlers import branches, routing
 from storage.branches import Branch, BranchNumber, StaffBranch
 from storage.cases import Case
 from storage.staff import Role
@@ -35,10 +36,6 @@ def scope(session, staff) -> frozenset[int | None] | None:
     return frozenset(branch_id for branch_id, _ in rows) | ({None} if any(is_default for _, is_default in rows) else set())
 
 
-def is_national(session, staff) -> bool:
-    return scope(session, staff) is EVERY
-
-
 def where(branch_ids: frozenset[int] | None, column=Case.branch_id):
     """A WHERE clause keeping the rows of the branches in scope (true for EVERY)."""
     if branch_ids is EVERY:
@@ -47,9 +44,34 @@ def where(branch_ids: frozenset[int] | None, column=Case.branch_id):
     return found | column.is_(None) if None in branch_ids else found
 
 
+class NotInScope(LookupError):
+    """A branch code that names no branch the viewer sees (answered 404: as if it did not exist)."""
+
+
+def chosen(session, branch_ids: frozenset[int | None] | None, code: str | None) -> Branch | None:
+    """The branch a viewer with ``branch_ids`` narrows to with ``?branch=CODE`` (no code: None)."""
+    if not (code or "").strip():
+        return None
+    branch = branches.by_code(session, code)
+    if branch is None or (branch_ids is not EVERY and branch.id not in branch_ids):
+        raise NotInScope(code)
+    return branch
+
+
+def narrowed(session, branch_ids: frozenset[int | None] | None, code: str | None) -> frozenset[int | None] | None:
+    """``branch_ids`` narrowed to the branch ``code`` names (no code: as they are); NotInScope otherwise."""
+    branch = chosen(session, branch_ids, code)
+    return frozenset({branch.id}) if branch is not None else branch_ids
+
+
 def sees(session, staff, case: Case) -> bool:
     branch_ids = scope(session, staff)
     return branch_ids is EVERY or case.branch_id in branch_ids
+
+
+def writes_to(session, branch_ids: frozenset[int | None] | None, citizen_id: int) -> bool:
+    """The citizen last wrote to a number of these branches (a number no branch owns: the default one's)."""
+    return branch_ids is EVERY or routing.for_citizen(session, citizen_id).id in branch_ids
 
 
 def branches_in_scope(session, staff) -> list[Branch]:

@@ -80,12 +80,10 @@ class View:
         self.scope = visibility.scope(session, staff)
         self.national = self.scope is visibility.EVERY
         self.branches = visibility.branches_in_scope(session, staff)
-        self.chosen: Branch | None = None
-        code = (request.args.get("branch") or "").strip().upper()
-        if code:
-            self.chosen = next((b for b in self.branches if b.code == code), None)
-            if self.chosen is None:
-                abort(404)
+        try:
+            self.chosen: Branch | None = visibility.chosen(session, self.scope, request.args.get("branch"))
+        except visibility.NotInScope:
+            abort(404)
         self.branch_ids = frozenset({self.chosen.id}) if self.chosen else self.scope
 
     @property

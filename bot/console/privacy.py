@@ -8,7 +8,7 @@ from sqlalchemy import select
 from bot import lifecycle
 from bot.console import bp
 from bot.console.auth import me, role_required
-from handlers import phones, routing, visibility
+from handlers import phones, visibility
 from handlers.backoffice import audit
 from storage import db
 from storage.cases import Case
@@ -20,9 +20,7 @@ def _theirs(session, citizen: Citizen) -> bool:
     """A branch's supervisor serves the citizens of their branches: those who wrote to one of its numbers
     or have a case there (anyone else is "no data", as for an unknown number); national staff serve all."""
     scope = visibility.scope(session, me())
-    if scope is visibility.EVERY:
-        return True
-    if routing.for_citizen(session, citizen.id).id in scope:
+    if visibility.writes_to(session, scope, citizen.id):
         return True
     return session.scalar(select(Case.id).where(Case.citizen_id == citizen.id, visibility.where(scope)).limit(1)) is not None
 

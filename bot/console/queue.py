@@ -23,7 +23,7 @@ from sqlalchemy import case as when
 from bot.console import bp
 from bot.console.auth import me, role_required
 from handlers import backoffice as bo
-from handlers import branches, inbox, privacy, search, visibility
+from handlers import inbox, privacy, search, visibility
 from handlers.cases import HANDOFF
 from handlers.labels import STATUS_LABELS
 from storage import db, keys
@@ -113,21 +113,20 @@ def branch_scope(filters: Filters, viewer: Staff) -> frozenset[int] | None:
     """The branches shown: the viewer's (handlers.visibility), narrowed to the filter's; 404 for a branch
     the viewer does not see (or that does not exist)."""
     session = db.session()
-    scope = visibility.scope(session, viewer)
-    if not filters.branch:
-        return scope
-    branch = branches.by_code(session, filters.branch)
-    if branch is None or (scope is not visibility.EVERY and branch.id not in scope):
+    try:
+        return visibility.narrowed(session, visibility.scope(session, viewer), filters.branch)
+    except visibility.NotInScope:
         abort(404)
-    return frozenset({branch.id})
 
 
-def queue_rows(filters: Filters, viewer: Staff, found: search.Search | None = None, limit: int = LIMIT) -> list[dict]:
+def queue_rows(filters: Filters, viewer: Staff, shown: frozenset[int] | None, found: search.Search | None = None,
+               limit: int = LIMIT) -> list[dict]:
+    """The rows of the cases of the branches ``shown`` (branch_scope) that the filters and search keep."""
     session = db.session()
     now = utcnow()
     query = (select(Case, Staff.name, Citizen.profile_name)
              .outerjoin(Staff, Staff.id == Case.assigned_to).outerjoin(Citizen, Citizen.id == Case.citizen_id)
-             .where(visibility.where(branch_scope(filters, viewer))))
+             .where(visibility.where(shown)))
     if filters.statuses is not None:
         query = query.where(Case.status.in_(filters.statuses))
     if filters.service:
@@ -198,10 +197,11 @@ def _context() -> dict:
         session = db.session()
         bo.audit(session, viewer, "search", detail=found.audit_detail)
         session.commit()
-    rows = [] if problem else queue_rows(filters, viewer, found)
+    shown = branch_scope(filters, viewer)
+    rows = [] if problem else queue_rows(filters, viewer, shown, found)
     in_scope = visibility.branches_in_scope(db.session(), viewer)
     return {
-        "rows": rows, "counts": status_counts(filters.service, branch_scope(filters, viewer)), "labels": STATUS_LABELS,
+        "rows": rows, "counts": status_counts(filters.service, shown), "labels": STATUS_LABELS,
         "filters": filters, "branches": in_scope if len(in_scope) > 1 else [],
         "found": found, "search_problem": problem, "limited": len(rows) >= LIMIT, "all_statuses": ALL_STATUSES,
         "refresh_url": url_for("console.queue_fragment", **filters.args()),
