@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from bot import create_app
 from handlers import branches
 from storage import db
 from storage.branches import DEFAULT_CODE, StaffBranch
@@ -24,11 +23,10 @@ WHEN = re.compile(r"\d{1,2} (Jan|Feb|Mar|Apr|Mei|Jun|Jul|Agu|Sep|Okt|Nov|Des) \d
 
 
 @pytest.fixture
-def app(env):
-    app = create_app({"ENV": env, "TESTING": True})
+def app(app):
+    """conftest's app, with an agent, a supervisor and an admin."""
     add_staff(app, ("ani", "agent"), ("sri", "supervisor"), ("adi", "admin"))
-    yield app
-    app.extensions["db"].dispose()
+    return app
 
 
 @pytest.fixture
