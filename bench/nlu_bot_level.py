@@ -6,7 +6,7 @@ menu words and tickets first, complaint signals (config.yml) before the NLU, "ub
 which, then the NLU's answer with the fallback, ambiguity and confirmation rules. Each message ends up:
 right (the right service or small talk started; an out-of-scope message gets the menu), asked with the
 right option offered (two close services, or "Maksud Anda …?"), asked again / menu, a wrong service,
-or another wrong answer.
+or another wrong answer. The JSON also has the outcomes per gold intent (by_gold).
 
     .venv/bin/python bench/nlu_bot_level.py --url http://127.0.0.1:5161 [--url …] [--json out.json]
 (Rasa servers started with `rasa run --enable-api -m MODEL -p PORT` from the repository root.)
@@ -27,7 +27,8 @@ from handlers.product import load_product  # noqa: E402
 from nlu.client import NLUClient  # noqa: E402
 from nlu.examples import examples  # noqa: E402
 
-SERVICES = {"change_nik", "change_phone", "check_status", "reactivation", "complaint", "case_status"}
+SERVICES = {"change_nik", "change_phone", "check_status", "reactivation", "complaint", "case_status",
+            "report_death", "add_family_member", "change_faskes"}
 
 
 def load(name: str) -> list[tuple[str, str]]:
@@ -59,9 +60,16 @@ def main(argv: list[str] | None = None) -> int:
         nlu = NLUClient(url, timeout=10)
         for name in ("heldout", "realistic"):
             items = load(name)
-            counts = Counter(outcome(understand(text, [], {}, {}, product, nlu), gold) for text, gold in items)
-            results[f"{url} {name}"] = {"n": len(items), **counts, "right_share": round(counts["right"] / len(items), 4)}
-            print(url, name, json.dumps(results[f"{url} {name}"], ensure_ascii=False))
+            outcomes = [(gold, outcome(understand(text, [], {}, {}, product, nlu), gold)) for text, gold in items]
+            counts = Counter(result for _, result in outcomes)
+            by_gold: dict[str, Counter] = {}
+            for gold, result in outcomes:
+                by_gold.setdefault(gold, Counter())[result] += 1
+            results[f"{url} {name}"] = {"n": len(items), **counts,
+                                        "right_share": round(counts["right"] / len(items), 4),
+                                        "by_gold": {gold: dict(c) for gold, c in sorted(by_gold.items())}}
+            print(url, name, json.dumps({k: v for k, v in results[f"{url} {name}"].items() if k != "by_gold"},
+                                        ensure_ascii=False))
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2), encoding="utf-8")
     return 0

@@ -56,7 +56,8 @@ from rasa.core.agent import Agent
 from nlu.evaluate import load_set
 agent = Agent.load(sys.argv[1]); loop = asyncio.new_event_loop()
 parse = lambda t: loop.run_until_complete(agent.parse_message(t))
-SERVICES = {"change_nik", "change_phone", "check_status", "reactivation", "complaint", "case_status"}
+SERVICES = {"change_nik", "change_phone", "check_status", "reactivation", "complaint", "case_status",
+            "report_death", "add_family_member", "change_faskes"}
 out = {}
 for name, path in [("short", "nlu/tests/heldout.yml"), ("long", "nlu/tests/realistic.yml")]:
     lost = kept_wrong = caught_wrong = under03 = gap015 = 0

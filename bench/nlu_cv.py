@@ -15,8 +15,8 @@ Run from the repository root with the Rasa venv:
   .venv-rasa/bin/python bench/nlu_cv.py --calibrate '{"C": 100, "request_weight": 0.5}'
       temperature minimising the out-of-fold log-loss; figures at T=1 and at the fitted T.
 Other options: --data FILE (extra training file, repeatable), --folds (5), --seed (42).
-Reported: accuracy and macro-F1 overall and on the long.yml rows, and the fallback effect at
-threshold 0.3 / ambiguity 0.15 (correct answers lost, wrong service intents kept).
+Reported: accuracy and macro-F1 overall and on the long.yml rows (per-intent F1 in the JSON), and the
+fallback effect at threshold 0.3 / ambiguity 0.15 (correct answers lost, wrong service intents kept).
 """
 import argparse
 import asyncio
@@ -43,7 +43,8 @@ import structlog  # noqa: E402
 from sklearn.metrics import f1_score  # noqa: E402
 from sklearn.model_selection import StratifiedKFold  # noqa: E402
 
-SERVICES = {"change_nik", "change_phone", "check_status", "reactivation", "complaint", "case_status"}
+SERVICES = {"change_nik", "change_phone", "check_status", "reactivation", "complaint", "case_status",
+            "report_death", "add_family_member", "change_faskes"}
 FALLBACK_THRESHOLD, AMBIGUITY_THRESHOLD = 0.3, 0.15
 GRID = {"C": [3, 10, 30, 100], "request_weight": [0.0, 0.5, 1.0], "char_ngrams": [[2, 5], [3, 5]]}
 TEMPERATURES = np.round(np.arange(0.2, 2.01, 0.05), 2)
@@ -79,6 +80,9 @@ def summarize(y, pred, conf, gap, source):
     y, pred = np.array(y), np.array(pred)
     ok = y == pred
     res = {"n": len(y), "accuracy": round(ok.mean(), 4), "macro_f1": round(f1_score(y, pred, average="macro"), 4)}
+    labels = sorted(set(y))
+    per_intent = f1_score(y, pred, labels=labels, average=None)
+    res["per_intent_f1"] = {label: round(float(f), 4) for label, f in zip(labels, per_intent)}
     long_rows = np.array([s == "long.yml" for s in source])
     if long_rows.any():
         res["long_n"] = int(long_rows.sum())
@@ -91,7 +95,7 @@ def summarize(y, pred, conf, gap, source):
     res["acc_with_fb"] = round((ok & ~fallback).mean(), 4)
     if long_rows.any():
         res["long_acc_with_fb"] = round((ok & ~fallback)[long_rows].mean(), 4)
-    return {k: float(v) if isinstance(v, np.floating) else v for k, v in res.items()}
+    return {k: float(v) if isinstance(v, np.floating) else v for k, v in res.items()}  # per_intent_f1: JSON only
 
 
 def top2(proba, classes):

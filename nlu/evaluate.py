@@ -1,13 +1,17 @@
 """Score NLU models on the evaluation sets, in the Rasa environment (never imported by the app).
 
     .venv-rasa/bin/python nlu/evaluate.py --model NEW.tar.gz [--model OLD.tar.gz] \
-        --set short=nlu/tests/heldout.yml --set long=nlu/tests/realistic.yml [--json out.json]
+        --set short=nlu/tests/heldout.yml --set long=nlu/tests/realistic.yml [--json out.json] \
+        [--without INTENT ...]
 
 For each model and set: accuracy, macro-F1, per-intent precision/recall/F1, the most frequent
 confusion pairs, the wrong predictions, and the in-process parse latency (p50/p99, ms). One process
 loads TensorFlow once for all models, so that a retraining can compare the new model with the
 published one in seconds. Prints one JSON document (the app's retraining job reads it); the texts of
-the evaluation sets are written, never the texts of citizens.
+the evaluation sets are written, never the texts of citizens. ``--without INTENT`` (repeatable) also
+scores each set NAME as NAME-without: the same predictions, on the messages whose gold intent is none of
+those (so that a model trained before an intent existed is compared with a newer one on the intents both
+know).
 """
 from __future__ import annotations
 
@@ -67,7 +71,7 @@ def score(items: list[tuple[str, str]], predicted: list[str]) -> dict:
     }
 
 
-def evaluate(model_path: str, sets: dict[str, list[tuple[str, str]]]) -> dict:
+def evaluate(model_path: str, sets: dict[str, list[tuple[str, str]]], without: frozenset[str] = frozenset()) -> dict:
     # Imported here, after main() silenced logging: imported earlier, Rasa prints every parse at debug level.
     from rasa.core.agent import Agent
 
@@ -86,6 +90,9 @@ def evaluate(model_path: str, sets: dict[str, list[tuple[str, str]]]) -> dict:
             latencies.append((time.perf_counter() - t0) * 1000.0)
             predicted.append(((parsed or {}).get("intent") or {}).get("name") or FALLBACK)
         result["sets"][name] = score(items, predicted)
+        if without:
+            kept = [(item, p) for item, p in zip(items, predicted) if item[1] not in without]
+            result["sets"][f"{name}-without"] = score([item for item, _ in kept], [p for _, p in kept])
     loop.close()
     result["parse_ms"] = {"p50": round(percentile(latencies, 50), 2), "p99": round(percentile(latencies, 99), 2),
                           "n": len(latencies)}
@@ -98,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", required=True, metavar="NAME=PATH",
                         help="an evaluation set in Rasa NLU YAML; repeatable")
     parser.add_argument("--json", dest="json_out", help="also write the result here")
+    parser.add_argument("--without", action="append", default=[], metavar="INTENT",
+                        help="also score each set without the messages of this gold intent (NAME-without); repeatable")
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
     # Rasa logs every parse through structlog at debug level unless told otherwise: stdout is the result's.
@@ -108,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         if not name or not path:
             parser.error(f"--set wants NAME=PATH, got {spec!r}")
         sets[name] = examples(path)
-    document = {"models": [evaluate(path, sets) for path in args.model]}
+    without = frozenset(args.without)
+    document = {"models": [evaluate(path, sets, without) for path in args.model]}
+    if without:
+        document["without"] = sorted(without)
     text = json.dumps(document, ensure_ascii=False)
     if args.json_out:
         with open(args.json_out, "w", encoding="utf-8") as handle:

@@ -22,7 +22,8 @@ from storage.models import InboundMessage, InboundStatus, OutboundMessage
 from tests.helpers import inbound_form, post_signed, run_jobs
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = {"change_nik", "change_phone", "check_status", "reactivation", "complaint", "case_status"}
+SERVICES = {"change_nik", "change_phone", "check_status", "reactivation", "complaint", "case_status",
+            "report_death", "add_family_member", "change_faskes"}
 _ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]+\)|\{[^}]+\})")
 
 
@@ -53,6 +54,16 @@ def nlu(rasa_url) -> NLUClient:
     return NLUClient(rasa_url, timeout=10, token=RASA_TOKEN)
 
 
+def test_the_service_intents_are_the_menus_services():
+    """The intent that wins names the flow the router starts (flows.router.from_parse): the NLU domain's
+    service intents and the menu's ids must be the same, or a service is never started from free text."""
+    from handlers.product import load_product
+    from nlu.intents import intents
+
+    assert {item.id for item in load_product(ROOT / "config.yml").menu} == SERVICES
+    assert SERVICES <= set(intents())
+
+
 @pytest.mark.parametrize("name, size, per_service", [("heldout", 100, 10), ("realistic", 200, 20)])
 def test_evaluation_sets_are_separate_from_the_training_data_and_big_enough(name, size, per_service):
     items = heldout(name)
@@ -70,7 +81,9 @@ def test_the_realistic_set_is_long_story_first_messages():
 
 # The accuracy each set reached when its threshold was last raised (docs/nlu-benchmark.md), with a
 # margin of about one message; a wrong service is worse than a question back, so it must stay rare.
-MINIMUM = {"heldout": (0.965, 0.02), "realistic": (0.93, 0.03)}  # reached: 0.974 / 0.013, 0.934 / 0.020
+# With report_death, add_family_member and change_faskes (2026-12-06; 187 and 309 messages) the model reached
+# 0.973 / 0.016 and 0.942 / 0.023: the thresholds were kept.
+MINIMUM = {"heldout": (0.965, 0.02), "realistic": (0.93, 0.03)}  # reached before: 0.974 / 0.013, 0.934 / 0.020
 
 
 @pytest.mark.parametrize("name", ["heldout", "realistic"])
