@@ -16,7 +16,7 @@ from werkzeug.routing import Map, Rule
 from bot import accounts, casework, live
 from bot.console.auth import csrf
 from handlers import backoffice as bo
-from handlers import branches, privacy, visibility
+from handlers import branches, privacy, reuse, visibility
 from handlers.backoffice import BackofficeError
 from handlers.labels import http_error
 from handlers.phones import mask
@@ -123,6 +123,9 @@ def detail(session, case: Case, staff) -> dict:
     """A case; personal data, documents' addresses and the decision note only for its holder or a supervisor."""
     held = bo.may_see(case, staff)
     phone = case.citizen.phone if case.citizen else None
+    reused: dict[int, list[dict]] = {}
+    for found in reuse.reuses_of(session, case.id) if held else ():
+        reused.setdefault(found.document_id, []).append({"ticket": found.other_ticket, "reason": found.reason})
     return {
         **_summary_of(session, case),
         **{key: _iso(getattr(case, key)) for key in ("claimed_at", "decided_at", "closed_at")},
@@ -135,7 +138,9 @@ def detail(session, case: Case, staff) -> dict:
                     "erased": case.citizen is None},
         "documents": [
             {"id": d.id, "kind": d.kind, "content_type": d.content_type, "size": d.size, "created_at": _iso(d.created_at),
-             "url": url_for("api.document", ticket=case.ticket, document_id=d.id) if held else None}
+             "url": url_for("api.document", ticket=case.ticket, document_id=d.id) if held else None,
+             # What OCR read off a KTP (handlers.ocr) and the other cases it was also sent for (handlers.reuse).
+             "read": d.ocr if held else None, "also_sent_for": reused.get(d.id, []) if held else None}
             for d in case.documents
         ],
         "events": [{"kind": e.kind, "actor": e.actor, "note": e.note if held else None, "at": _iso(e.at)}

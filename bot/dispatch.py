@@ -105,6 +105,16 @@ def enqueue_case(case_id: int, waiting: set[str] | None = None) -> bool:
                          job_timeout=CASE_JOB_TIMEOUT, retry=Retry(max=2, interval=[2, 10]))
 
 
+READING_JOB_TIMEOUT = 180  # a KK read is abandoned by OCR_BACKGROUND_TIMEOUT well before this
+
+
+def enqueue_reading(document_id: int, waiting: set[str] | None = None) -> bool:
+    """Reading a document with OCR in the background (bot.reading.read_document): never retried by RQ, a
+    failure is recorded on the document and shown on the case page."""
+    return _enqueue_once("reading", document_id, queues.DOCUMENTS, "bot.reading.read_document", waiting,
+                         job_timeout=READING_JOB_TIMEOUT)
+
+
 def enqueue_training(model_id: int, job_timeout: int, waiting: set[str] | None = None) -> bool:
     """A retraining (bot.nlu_training.train_model): never retried by RQ, a failure is recorded and shown."""
     return _enqueue_once("training", model_id, queues.TRAINING, "bot.nlu_training.train_model", waiting,

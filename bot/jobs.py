@@ -28,14 +28,14 @@ from redis.exceptions import LockError, LockNotOwnedError
 from sqlalchemy import bindparam, case, exists, func, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
-from bot import dispatch, faults, live, metrics, outbound, queues
+from bot import dispatch, faults, live, metrics, outbound, queues, reading
 from bot.appcontext import in_app_context
 from bot.job_inputs import media_checker, nlu_client
 from bot.settings import MESSAGE_MARGIN
 from flows import conversation, engine
 from flows.dialogue import prepare, reply
 from handlers.cases import schedule, schedule_without_sla
-from handlers import phones
+from handlers import phones, reuse
 from handlers.catalog import catalog
 from handlers.context import Context
 from handlers.media import Deadline
@@ -368,6 +368,7 @@ def queue_case(case_id: int) -> str | None:
         return None
     try:
         schedule(session, case, product)
+        reuse.record_matches(session, case)  # its KTP/KK already sent for another case: both flagged
         session.commit()
     except Exception as exc:
         session.rollback()
@@ -382,4 +383,5 @@ def queue_case(case_id: int) -> str | None:
         case = session.get(Case, case_id)
         schedule_without_sla(session, case, reason)
         session.commit()
+    reading.queue_case_documents(case)
     return case.ticket

@@ -138,7 +138,8 @@ def export(citizen: Citizen, branch_ids: frozenset[int] | None = visibility.EVER
                    "created_at": _iso(c.created_at), "fields": c.fields, "decision_note": c.decision_note,
                    "satisfaction": _satisfaction(session, c.id)} for c in cases],
         "documents": [{"id": d.id, "kind": d.kind, "content_type": d.content_type, "size": d.size,
-                       "case": d.case.ticket if d.case else None, "created_at": _iso(d.created_at)} for d in documents],
+                       "case": d.case.ticket if d.case else None, "created_at": _iso(d.created_at),
+                       "read_off_the_photo": d.ocr} for d in documents],
         # Messages kept to teach the bot (numbers masked), with the intent an admin gave them.
         "kept_for_the_bots_training": [{"at": _iso(r.created_at), "text": r.text, "status": r.status, "label": r.label}
                                        for r in session.scalars(select(NluReview).where(

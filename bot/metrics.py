@@ -85,7 +85,7 @@ def metrics():
     lines = []
     for name, value in sorted(snapshot().items()):
         lines += [f"# TYPE pandawa_{name}_total counter", f"pandawa_{name}_total {value}"]
-    for name in queues.ALL:
+    for name in queues.ALL + (queues.DOCUMENTS,):
         lines += [f"# TYPE pandawa_queue_{name}_length gauge", f"pandawa_queue_{name}_length {queues.queue(name).count}"]
     for name, value in failure_counts(db.session()).items():
         lines += [f"# TYPE pandawa_{name} gauge", f"pandawa_{name} {value}"]

@@ -6,7 +6,9 @@
   replies (bot.pacing);
 - ``backoffice``: one job per new case (its SLA due time, then it is in the agents' queue);
 - ``training``: a retraining of the NLU an admin asked for (a minute or so; one at a time), taken only
-  by the ``trainer`` process (Procfile), never by the workers that answer citizens.
+  by the ``trainer`` process (Procfile), never by the workers that answer citizens;
+- ``documents``: reading a KK photo with OCR once its case is in (5-20 s each: a dense table), taken only
+  by the ``reader`` process (Procfile), never by the workers that answer citizens.
 
 Jobs are put on the queues by bot.dispatch only.
 """
@@ -17,6 +19,7 @@ from redis import Redis
 from rq import Queue
 
 INBOUND, OUTBOUND, BACKOFFICE, NOTIFY, TRAINING = "inbound", "outbound", "backoffice", "notify", "training"
+DOCUMENTS = "documents"
 # The order a worker takes work in: replies waiting to go out first, then putting new cases in front
 # of agents (a few ms each; behind a busy inbound queue they waited without bound), then new messages,
 # then notifications (a burst of a thousand decisions must not hold up anyone who is writing).

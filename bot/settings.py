@@ -89,6 +89,11 @@ class Settings:
     # message (media + NLU + database), and a job stops taking messages well before its own timeout.
     media_timeout: float = 20.0
     message_deadline: float = 45.0
+    # Reading the NIK off KTP/KK photos (handlers.ocr): on, and at most this many seconds a photo
+    # (the message's deadline still bounds it). Off: photos are checked as before and officers read them.
+    ocr_enabled: bool = True
+    ocr_timeout: float = 8.0
+    ocr_background_timeout: float = 90.0  # a KK read in the background (bot.reading)
     citizen_lock_timeout: int = 120
     job_timeout: int = 300
     # A message whose handling fails this many times is set aside as ``failed`` (the citizen is told).
@@ -238,6 +243,9 @@ def load_settings(environ: Mapping[str, str] | None = None, instance_path: str |
         outbound_retry_intervals=parse_int_list(env.get("OUTBOUND_RETRY_INTERVALS"), (2, 10, 30, 120, 300)),
         media_timeout=parse_float(env.get("MEDIA_TIMEOUT"), 20.0),
         message_deadline=parse_float(env.get("MESSAGE_DEADLINE"), 45.0),
+        ocr_enabled=parse_bool(env.get("OCR_ENABLED"), True),
+        ocr_timeout=parse_float(env.get("OCR_TIMEOUT"), 8.0),
+        ocr_background_timeout=parse_float(env.get("OCR_BACKGROUND_TIMEOUT"), 90.0),
         citizen_lock_timeout=parse_int(env.get("CITIZEN_LOCK_TIMEOUT"), 120),
         job_timeout=parse_int(env.get("JOB_TIMEOUT"), 300),
         max_attempts=parse_int(env.get("MAX_ATTEMPTS"), 3),

@@ -21,7 +21,7 @@ from flask import Flask, current_app
 from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 
-from bot import dispatch, lifecycle, live, metrics, nlu_training, queues
+from bot import dispatch, lifecycle, live, metrics, nlu_training, queues, reading
 from flows import conversation
 from handlers.cases import unqueued_case_ids
 from handlers.notify import notify
@@ -86,7 +86,7 @@ def _cases(now: datetime) -> int:
 
 def _requeue(now: datetime) -> tuple[dict[str, int], bool]:
     counts, ok = _steps(now, [("stuck_sends", _stuck_sends), ("inbound", _inbound), ("outbound", _outbound),
-                              ("cases", _cases)])
+                              ("cases", _cases), ("readings", reading.queue_unread)])
     if any(counts.values()):
         log.info("sweeper: %s", " ".join(f"{k}={v}" for k, v in counts.items()))
     return counts, ok

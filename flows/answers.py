@@ -50,6 +50,8 @@ def handle(ctx: Context, state: dict, inp: Input) -> list[str]:
         return _offer_switch(ctx, flow, run, inp.kind.split(":", 1)[1])
     if inp.kind == "status" and "case_status" in ctx.flows and flow.id != "case_status":
         return _status_now(ctx, state, inp)
+    if run.get("nik_check"):
+        return _nik_choice(ctx, state, flow, step, run, inp)
     consume = {"text": _text, "choice": _choice, "photo": _photo, "confirm": _confirm}[step.type]
     return consume(ctx, state, flow, step, run, inp)
 
@@ -140,6 +142,8 @@ def _wrong_media(ctx: Context, flow: Flow, step: Step, run: dict, kind: str | No
 
 
 def _text(ctx, state, flow, step, run, inp) -> list[str]:
+    if inp.media and inp.media[0].problem != "not_needed" and takes_nik_photo(flow, step) and not inp.body.strip():
+        return _nik_from_photo(ctx, state, flow, step, run, inp)
     if (inp.media or inp.media_kind) and not inp.body.strip():
         return _wrong_media(ctx, flow, step, run, inp.media_kind)
     key = step.get("save_as", step.id)
@@ -228,7 +232,7 @@ def _store_document(ctx: Context, run: dict, step: Step, item: MediaItem, messag
     document = Document(
         citizen_id=ctx.citizen.id, inbound_message_id=message_id, media_index=item.index, kind=kind,
         content_type=item.content_type, size=item.size, sha256=item.sha256, width=item.width, height=item.height,
-        sharpness=item.sharpness,
+        sharpness=item.sharpness, phash=item.phash, ocr=item.ocr, ocr_nik=item.nik_read,
     )
     ctx.session.add(document)
     ctx.session.flush()
@@ -278,6 +282,7 @@ def _photo(ctx, state, flow, step, run, inp) -> list[str]:
             return _joined(received, [text(ctx.product, flow, "photo_duplicate") + "\n\n"
                                       + prompt(ctx.product, flow, step, run)])
         _store_document(ctx, run, step, item, inp.message_id)
+        _compare_nik(ctx, flow, step, run, item)
         if step.get("received"):
             received.append(render(step.get("received"), run["values"]))
         next_prompts = advance(ctx, state, run, step)
@@ -289,17 +294,18 @@ def _photo(ctx, state, flow, step, run, inp) -> list[str]:
     return received
 
 
-def photo_steps_ahead(flow: Flow, step_id: str) -> int:
-    """How many photos the run can take from one message, from this step on (consecutive photo steps)."""
-    count, seen = 0, set()
+def photo_documents_ahead(flow: Flow, step_id: str) -> list[str]:
+    """The documents of the photos the run can take from one message, from this step on (consecutive
+    photo steps), in order."""
+    documents, seen = [], set()
     while step_id and step_id in flow.steps and step_id not in seen:
         seen.add(step_id)
         step = flow.step(step_id)
         if step.type != "photo":
             break
-        count += 1
+        documents.append(step.get("document"))
         step_id = step.next
-    return count
+    return documents
 
 
 def _joined(received: list[str], prompts: list[str]) -> list[str]:
@@ -307,3 +313,91 @@ def _joined(received: list[str], prompts: list[str]) -> list[str]:
     if received and prompts:
         return ["\n".join(received) + "\n\n" + prompts[0]] + prompts[1:]
     return received + prompts
+
+
+# ------------------------------------------------------------------------------ the NIK on the card
+NIK_VALIDATOR = "nik"
+
+
+def takes_nik_photo(flow: Flow, step: Step) -> bool:
+    """A question for the NIK: a photo of the KTP answers it too (the NIK is read off the card)."""
+    return step.type == "text" and step.get("validator") == NIK_VALIDATOR
+
+
+def _nik_steps(flow: Flow, run: dict) -> list[Step]:
+    return [s for s in flow.steps.values() if takes_nik_photo(flow, s) and s.get("save_as", s.id) in run["values"]]
+
+
+def _valid_nik(ctx: Context, run: dict, nik: str) -> bool:
+    try:
+        ctx.validators[NIK_VALIDATOR](nik, run["values"])
+        return True
+    except Invalid:
+        return False
+
+
+def _compare_nik(ctx: Context, flow: Flow, step: Step, run: dict, item: MediaItem) -> None:
+    """A KTP photo whose NIK, read with confidence, differs from the NIK typed before: ask which is right
+    (engine.prompt puts that question before the next one). A KK lists a whole family: not compared here."""
+    read = item.nik_read
+    if step.get("document") != "ktp" or not read or not _valid_nik(ctx, run, read):
+        return
+    for nik_step in _nik_steps(flow, run):
+        key = nik_step.get("save_as", nik_step.id)
+        typed = str(run["values"].get(key) or "")
+        if typed and typed != read:
+            run["nik_check"] = {"nik_read": read, "nik_typed": typed, "key": key, "step": nik_step.id}
+            return
+
+
+def answers_nik_check(run: dict, body: str) -> str | None:
+    """The NIK chosen by an answer to "which NIK is right": 1 (the card's), 2 (the typed one), or either typed."""
+    check = run["nik_check"]
+    word = normalise(body).replace(" ", "")
+    return {"1": check["nik_read"], "2": check["nik_typed"]}.get(word) or (
+        word if word in (check["nik_read"], check["nik_typed"]) else None)
+
+
+def _nik_choice(ctx, state, flow, step, run, inp) -> list[str]:
+    check = run["nik_check"]
+    chosen = answers_nik_check(run, inp.body)
+    if chosen is None:
+        return [text(ctx.product, flow, "error_nik_mismatch") + "\n\n" + prompt(ctx.product, flow, step, run)]
+    run.pop("nik_check")
+    kept = text(ctx.product, flow, "nik_mismatch_kept", {"nik": chosen})
+    if chosen == check["nik_typed"]:
+        run["values"]["nik_choice"] = "sesuai ketikan, beda dengan foto KTP"
+        return [kept + "\n\n" + prompt(ctx.product, flow, step, run)]
+    # The card's NIK: answered to the NIK question again, so the flow's checks run on it (a NIK the card
+    # already has, say); the answers after it are kept and the flow goes on where it was.
+    confirm = next((s for s in flow.steps.values() if s.type == "confirm"), None)
+    if confirm is not None:
+        engine.start_editing(ctx, state, flow, confirm, flow.step(check["step"]))
+    else:
+        run["step"] = check["step"]
+    replies = handle(ctx, state, Input(inp.message_id, chosen))
+    if "run" in state and state["run"]["values"].get(check["key"]) == chosen:
+        state["run"]["values"]["nik_choice"] = "sesuai foto KTP"
+    return [kept + "\n\n" + replies[0]] + replies[1:] if replies else [kept]
+
+
+def _nik_from_photo(ctx, state, flow, step, run, inp) -> list[str]:
+    """A KTP photo sent where the NIK is asked: kept for the KTP step ahead (not asked again), and the NIK
+    read off it answers. A NIK not read with confidence: type it, please."""
+    item = inp.media[0]
+    if not item.ok or item.kind != "image":
+        return [text(ctx.product, flow, f"photo_{_photo_problem(item, ['image'])}") + "\n\n"
+                + prompt(ctx.product, flow, step, run)]
+    received = []
+    ktp_step = next((s for s in flow.steps.values() if s.type == "photo" and s.get("document") == "ktp"), None)
+    if ktp_step is not None and not run["docs"].get("ktp") and item.sha256 not in run.get("shas", []):
+        _store_document(ctx, run, ktp_step, item, inp.message_id)
+        run.setdefault("sent_before", []).append("ktp")
+        received = [render(ktp_step.get("received"), run["values"])] if ktp_step.get("received") else []
+    read = item.nik_read
+    if not read or not _valid_nik(ctx, run, read):
+        return _joined(received, [text(ctx.product, flow, "nik_not_read") + "\n\n" + prompt(ctx.product, flow, step, run)])
+    key = step.get("save_as", step.id)
+    run["values"][key], run["values"][key + "_text"] = read, display(read)
+    run["values"]["nik_choice"] = "dibaca dari foto KTP"
+    return _joined(received + [text(ctx.product, flow, "nik_from_photo", {"nik": read})], advance(ctx, state, run, step))

@@ -54,7 +54,7 @@ def _media_placeholders(media: list[dict], start: int = 0) -> list[MediaItem]:
 
 
 def prepare(state: dict, body: str, media: list[dict], params: dict, product, flows: dict[str, Flow],
-            validators: dict, nlu: NLUClient, check_media: Callable[[int, dict, list[str]], MediaItem]) -> Prepared:
+            validators: dict, nlu: NLUClient, check_media: Callable[..., MediaItem]) -> Prepared:
     run = state.get("run")
     kind_of_media = media_kind(media, params)
     survey_answer = state.get("survey") and normalise(body) in SURVEY_RATINGS
@@ -68,6 +68,8 @@ def prepare(state: dict, body: str, media: list[dict], params: dict, product, fl
     keyword = product.keywords.get(word)
     if keyword in IN_FLOW_KEYWORDS:
         return Prepared(kind=keyword)
+    if run.get("nik_check") and answers.answers_nik_check(run, body):
+        return Prepared(kind="answer")  # "1"/"2" to "which NIK is right", whatever step waits behind it
     asked_yes_no = run.get("pending_cancel") or run.get("offered_switch")
     if step.type == "confirm" and word.isdigit() and not asked_yes_no:
         return Prepared(kind="answer")  # the number of an answer to change (not "1" for yes)
@@ -81,9 +83,15 @@ def prepare(state: dict, body: str, media: list[dict], params: dict, product, fl
             return Prepared(kind="deny")
     if step.type == "photo" and media and kind_of_media in ("photo", "document"):
         accept = step.get("accept") or ["image"]
-        wanted = max(1, answers.photo_steps_ahead(flow, step.id))  # the photos this message can fill, no more
-        checked = [check_media(i, m, accept) for i, m in enumerate(media[:wanted])]
+        documents = answers.photo_documents_ahead(flow, step.id)  # the photos this message can fill, no more
+        wanted = max(1, len(documents))
+        checked = [check_media(i, m, accept, documents[i] if i < len(documents) else None)
+                   for i, m in enumerate(media[:wanted])]
         return Prepared(kind="answer", media=checked + _media_placeholders(media, start=wanted))
+    if answers.takes_nik_photo(flow, step) and media and kind_of_media == "photo":
+        # A KTP photo where the NIK is asked: read the NIK off it (and keep it for the KTP step ahead).
+        return Prepared(kind="answer", media=[check_media(0, media[0], ["image"], "ktp")]
+                        + _media_placeholders(media, start=1))
     placeholders = _media_placeholders(media)
     if not body.strip():
         return Prepared(kind="answer", media=placeholders, media_kind=kind_of_media)

@@ -74,6 +74,8 @@ def runnable(flows: dict, run: dict | None) -> bool:
 
 
 def prompt(product: Product, flow: Flow, step: Step, run: dict) -> str:
+    if run.get("nik_check"):  # the NIK on the KTP photo differs from the one typed: that question first
+        return text(product, flow, "nik_mismatch", run["nik_check"])
     values = run["values"]
     if step.type == "choice":
         options = "\n".join(f"*{i}*. {o['title']}" for i, o in enumerate(step.get("options"), start=1))
@@ -182,7 +184,7 @@ def enter(ctx: Context, state: dict, step_id: str) -> list[str]:
             step_id = outcomes.get(outcome) or outcomes.get("default")
             if step_id is None:
                 raise FlowError(f"{flow.id}: step '{step.id}' has no outcome '{outcome}'")
-        elif _kept(run, step):
+        elif _kept(run, step) or _sent_before(run, step):
             mark_answered(run, step)  # answered already, and not the one being changed: kept
             step_id = step.next
         else:
@@ -191,6 +193,15 @@ def enter(ctx: Context, state: dict, step_id: str) -> list[str]:
             replies.append(prompt(ctx.product, flow, step, run))
             return replies
     raise FlowError(f"{state['run']['flow']}: more than {MAX_AUTOMATIC_STEPS} automatic steps in a row")
+
+
+def _sent_before(run: dict, step: Step) -> bool:
+    """A photo step whose document came earlier (a KTP photo sent where the NIK was asked): not asked again."""
+    document = step.get("document") if step.type == "photo" else None
+    if document and document in run.get("sent_before", ()) and run["docs"].get(document):
+        run["sent_before"].remove(document)
+        return True
+    return False
 
 
 def _kept(run: dict, step: Step) -> bool:

@@ -42,6 +42,7 @@ VALIDATOR_LABELS = {
     "event_date": "Tanggal kejadian (paling lama 2 tahun lalu; “kemarin” juga bisa)",
     "short_text": "Teks pendek (3–200 huruf)",
     "long_text": "Teks panjang (10–1.500 huruf)",
+    "list_number": "Nomor dari daftar yang ditampilkan (1–99)",
 }
 
 HANDLER_LABELS = {
@@ -55,6 +56,14 @@ HANDLER_LABELS = {
     "find_case": "Cari tiket milik peserta",
     "route_branch": "Tentukan kantor cabang (nomor tujuan atau NIK)",
     "choose_branch": "Cari kantor cabang dari kabupaten/kota yang diketik",
+    "is_deceased": "Periksa apakah peserta tercatat meninggal",
+    "find_deceased": "Cari peserta yang dilaporkan meninggal (nomor kartu/NIK)",
+    "family_segment": "Tentukan aturan tambah anggota dari segmen keluarga",
+    "check_member_nik": "Periksa NIK anggota baru (hanya bayi boleh tanpa NIK)",
+    "family_document": "Tentukan dokumen anggota baru (akta lahir / buku nikah)",
+    "assess_faskes_change": "Periksa aturan pindah faskes (kartu aktif, 3 bulan)",
+    "list_facilities": "Tampilkan faskes di kabupaten/kota peserta",
+    "pick_facility": "Cocokkan nomor pilihan dengan daftar faskes",
 }
 
 OUTCOME_LABELS = {
@@ -68,6 +77,12 @@ OUTCOME_LABELS = {
     "rejected": "ditolak", "handled": "selesai ditangani", "not_found": "tiket tidak ditemukan",
     "known": "kantor cabang diketahui", "ask": "tanyakan domisili", "chosen": "kantor cabang ditemukan",
     "unmatched": "kantor cabang tidak ditemukan", "skipped": "dilewati",
+    "unknown_participant": "peserta tidak ditemukan", "already_deceased": "sudah tercatat meninggal",
+    "pbi": "PBI", "ppu": "pekerja (PPU)", "pbpu": "mandiri (PBPU)", "pbpu_subsidised": "mandiri kelas 3",
+    "unknown": "segmen tidak dikenal", "nik_required": "NIK wajib diisi", "birth_certificate": "perlu akta lahir",
+    "marriage_certificate": "perlu buku nikah", "none": "tanpa dokumen lain", "allowed": "boleh pindah",
+    "too_soon": "belum 3 bulan", "inactive": "kartu tidak aktif", "listed": "ada daftar faskes",
+    "no_facilities": "tidak ada faskes", "picked": "faskes dipilih", "out_of_range": "nomor di luar daftar",
     "default": "hasil lainnya",
 }
 

@@ -14,14 +14,14 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from handlers import changes, lookups, routing
+from handlers import changes, deaths, family, faskes, lookups, routing
 from handlers import registry as reg
 from handlers.backoffice import HANDLED, WAITING_FOR_AGENT, outcome, title
 from handlers.cases import create_case as new_case
 from handlers.cases import office_today, promise, request_fields
 from handlers.context import Context
 from handlers.privacy import mask_name
-from handlers.texts import render, service_key
+from handlers.texts import render, rupiah, service_key
 from handlers.worktime import format_date_short, format_day_id
 from storage.cases import Case, CaseStatus
 from storage.membership import InactiveReason, Segment
@@ -30,18 +30,16 @@ from storage.models import as_utc
 log = logging.getLogger(__name__)
 
 
-def rupiah(amount: int) -> str:
-    return "Rp" + f"{amount:,}".replace(",", ".")
-
-
 def identify_member(ctx: Context, run: dict) -> str:
-    """Card number and date of birth, or NIK and date of birth from the registered phone (registry.identify).
+    """Card number and date of birth, or NIK and date of birth from the registered phone (registry.identify);
+    the number is ``id_number`` (card or NIK), or ``card_number`` in a flow that asks for the card only.
     Every failure gives the same outcome, counted against the sender's hourly limit."""
     if lookups.over_limit(ctx):
         log.info("lookup refused: citizen_id=%s over the failure limit", ctx.citizen.id)
         return "rate_limited"
     values = run["values"]
-    member = reg.identify(reg.LocalRegistry(ctx.session), values["id_number"], date.fromisoformat(values["birth_date"]),
+    number = values.get("id_number") or values.get("card_number")  # a flow may ask for the card number only
+    member = reg.identify(reg.LocalRegistry(ctx.session), number, date.fromisoformat(values["birth_date"]),
                           ctx.citizen.phone)
     if member is None:
         lookups.count_failure(ctx)
@@ -85,6 +83,12 @@ def assess_reactivation(ctx: Context, run: dict) -> str:
 
 def needs_sktm(ctx: Context, run: dict) -> str:
     return "yes" if run["values"].get("needs_sktm") else "no"
+
+
+def is_deceased(ctx: Context, run: dict) -> str:
+    """The participant identify_member found is recorded as deceased (handlers.deaths): nothing to reactivate
+    or change, said kindly instead of another reason."""
+    return "yes" if run["values"].get("inactive_reason") == InactiveReason.DECEASED else "no"
 
 
 def create_case(ctx: Context, run: dict) -> str:
@@ -197,6 +201,7 @@ ACTIONS: dict[str, Action] = {
                                                         reg.Kind.OTHER_REASON, reg.Kind.NOT_PBI),
                                   ("assessment", "deadline_text", "past_deadline", "needs_sktm")),
     "needs_sktm": Action(needs_sktm, ("yes", "no")),
+    "is_deceased": Action(is_deceased, ("yes", "no")),
     "create_case": Action(create_case, ("created",), ("ticket", "promise")),
     "route_branch": Action(route_branch, ("known", "ask")),
     "choose_branch": Action(choose_branch, ("chosen", "unmatched", "skipped"), ("branch", "branch_title")),
@@ -206,4 +211,12 @@ ACTIONS: dict[str, Action] = {
                                     CaseStatus.APPROVED, CaseStatus.REJECTED, HANDLED, "not_found"),
                         ("ticket", "service_title", "submitted_text", "status_label", "status_next", "note",
                          "officer_note", "reason", "awaited", "promise")),
+    # Lapor peserta meninggal, tambah anggota keluarga, pindah faskes (handlers.deaths, .family, .faskes).
+    "find_deceased": Action(deaths.find_deceased, deaths.OUTCOMES, ("member_name", "segment", "segment_label")),
+    "family_segment": Action(family.family_segment, family.SEGMENT_OUTCOMES, family.SEGMENT_VALUES),
+    "check_member_nik": Action(family.check_member_nik, ("ok", "nik_required")),
+    "family_document": Action(family.family_document, family.DOCUMENT_OUTCOMES),
+    "assess_faskes_change": Action(faskes.assess_faskes_change, faskes.ASSESS_OUTCOMES, faskes.ASSESS_VALUES),
+    "list_facilities": Action(faskes.list_facilities, faskes.LIST_OUTCOMES, faskes.LIST_VALUES),
+    "pick_facility": Action(faskes.pick_facility, faskes.PICK_OUTCOMES, faskes.PICK_VALUES),
 }

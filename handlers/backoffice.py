@@ -4,7 +4,9 @@ info), close, write to the citizen; the audit log and the case history.
 Each function takes the session and the acting staff member, checks the rule, changes the case and
 returns what the citizen must be told. It never touches the conversation: bot.casework asks the flow
 engine (flows.conversation) for that, stores the messages and queues them after the commit.
-Claiming is one conditional UPDATE: two agents can never hold the same case.
+Claiming is one conditional UPDATE: two agents can never hold the same case. Approving a case of a
+service that changes the membership registry (handlers.approvals: a death, a new facility) makes that
+change in the same transaction, audited.
 """
 from __future__ import annotations
 
@@ -15,10 +17,11 @@ from sqlalchemy import and_, update
 from sqlalchemy import case as case_when
 from sqlalchemy.orm import object_session
 
-from handlers import visibility
-from handlers.cases import HANDOFF, NOT_ASKED_AGAIN, is_request_field
+from handlers import approvals, visibility
+from handlers.cases import HANDOFF, NOT_ASKED_AGAIN, is_request_field, office_today
 from handlers.labels import status_label
 from handlers.product import Product
+from handlers.registry import LocalRegistry
 from storage.branches import Branch
 from storage.cases import Case, CaseEvent, CaseStatus
 from storage.models import as_utc, utcnow
@@ -207,6 +210,11 @@ def decide(session, case: Case, staff: Staff, decision: str, product: Product, f
     result = decision_message(case, decision, product, note, reason, item)
     event(session, case, decision, staff, note or (product.reject_reasons.get(reason) if reason else None) or item)
     audit(session, staff, "decide", case.id, decision, channel=channel)
+    if decision == "approve":
+        changed = approvals.apply(LocalRegistry(session), case.service, case.fields, office_today(product))
+        if changed:
+            event(session, case, "registry_updated", staff, changed)
+            audit(session, staff, "registry_update", case.id, changed, channel=channel)
     return result
 
 
@@ -226,6 +234,10 @@ def check_decision(case: Case, staff: Staff, decision: str, product: Product, fl
         if not isinstance(reason, str) or reason not in reasons:
             raise BackofficeError("pilih alasan penolakan: " + "; ".join(f"{code} ({text})" for code, text in reasons.items()),
                                   400)
+    elif decision == "approve":
+        problem = approvals.problem(LocalRegistry(object_session(case)), case.service, case.fields)
+        if problem:
+            raise BackofficeError(f"belum bisa disetujui: {problem}", 400)
     elif decision == "need_info":
         if flow is None:
             raise BackofficeError(f"layanan {case.service} tidak punya alur untuk bertanya ulang", 400)
@@ -246,6 +258,10 @@ def decision_message(case: Case, decision: str, product: Product, note: str = ""
     values = {"ticket": case.ticket, "title": title(case, product), "note": (note or "").strip()}
     if status == CaseStatus.REJECTED:
         values["reason"] = product.reject_reasons[reason]
+    if status == CaseStatus.APPROVED:  # what the approval changed, in the service's own words
+        session = object_session(case)
+        values.update(approvals.decision_values(LocalRegistry(session) if session is not None else None, case.service,
+                                                case.fields, product, office_today(product)))
     return Decision(product.service_text(f"decision_{status}", case.service, **values),
                     product.service_text(f"case_update_{status}", case.service),
                     reopen=item if status == CaseStatus.NEED_INFO else None)

@@ -12,7 +12,7 @@ from datetime import date, datetime, timezone
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from handlers import routing
+from handlers import reuse, routing
 from handlers.worktime import DAYS_ID, format_date_short, format_moment_id, zone_label
 from storage.cases import Case, CaseEvent, CaseStatus, Document, TicketCounter
 from storage.models import as_utc, utcnow
@@ -41,7 +41,9 @@ def office_today(product) -> date:
 
 # Values of a flow run that are not the citizen's request (identity lookups, display copies).
 _INTERNAL = ("sender_phone", "sender_masked", "sender_option", "office", "office_contact", "active", "inactive_reason", "assessment",
-             "branch", "branch_title", "branch_tries")  # the branch the citizen chose is the case's branch
+             "branch", "branch_title", "branch_tries",  # the branch the citizen chose is the case's branch
+             # change_faskes: the list offered and the number picked from it (the case holds the facility itself)
+             "facility_choices", "facility_count", "faskes_choice")
 
 
 # Values officers read on the case but never ask again: where the citizen lives routes a new case (the
@@ -122,6 +124,8 @@ def attach_update(session, case_id: int, run: dict) -> Case:
     document_ids = [doc_id for ids in run["docs"].values() for doc_id in ids]
     if document_ids:
         session.execute(update(Document).where(Document.id.in_(document_ids)).values(case_id=case.id))
+        session.expire(case, ["documents"])
+        reuse.record_matches(session, case)
     case.fields = {**case.fields, **request_fields(run["values"])}
     case.updated_by_citizen = True
     session.add(CaseEvent(case_id=case.id, kind="updated", actor="citizen", note=case.need_info_item))

@@ -29,6 +29,13 @@ class MediaItem:
     width: int | None = None
     height: int | None = None
     sharpness: float | None = None
+    phash: str | None = None          # handlers.reuse.perceptual_hash (photos)
+    ocr: dict | None = None           # handlers.ocr.Reading.as_json (KTP/KK photos, when OCR is on)
+
+    @property
+    def nik_read(self) -> str | None:
+        """The NIK read off the card with confidence, if any."""
+        return (self.ocr or {}).get("nik") if (self.ocr or {}).get("status") == "read" else None
 
 
 @dataclass

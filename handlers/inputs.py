@@ -69,6 +69,15 @@ def event_date(text: str, values: dict, today: date | None = None) -> str:
     return day.isoformat()
 
 
+def list_number(text: str, values: dict) -> str:
+    """The number of an item in a list the question showed ("2", "*2*", "no 2", "nomor 2."): checked
+    against the list by the flow's next action (the list is the run's, not the validator's)."""
+    cleaned = re.sub(r"^(no|nomor|nmr|angka)\b", "", _clean(text).lower().strip(" *.()")).strip(" *.")
+    if not cleaned.isdigit() or not cleaned.isascii() or len(cleaned) > 2 or int(cleaned) < 1:
+        raise Invalid("list_number")
+    return str(int(cleaned))
+
+
 def text_between(shortest: int, longest: int) -> Callable[[str, dict], str]:
     """Free text of a sensible length (spaces tidied)."""
 
@@ -99,6 +108,7 @@ ERROR_CODES: dict[str, tuple[str, ...]] = {
     "new_phone": PHONE_CODES,
     "ticket_or_last": ("ticket_invalid",),
     "event_date": ("date_invalid", "date_future", "event_too_old"),
+    "list_number": ("list_number",),
     "short_text": TEXT_CODES,
     "long_text": TEXT_CODES,
 }
@@ -113,6 +123,7 @@ VALIDATORS: dict[str, Callable[[str, dict], str]] = {
     "new_phone": new_phone,
     "ticket_or_last": ticket_or_last,
     "event_date": event_date,
+    "list_number": list_number,
     "short_text": text_between(3, 200),
     "long_text": text_between(10, 1500),
 }

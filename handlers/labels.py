@@ -19,6 +19,7 @@ EVENT_LABELS = {  # storage.cases.CaseEvent.kind
     "need_info_abandoned": "Warga tidak melanjutkan permintaan data", "returned": "Dikembalikan ke petugas penanya",
     "closed": "Ditutup", "handoff": "Petugas mengambil alih percakapan", "handback": "Percakapan dikembalikan ke bot",
     "withdrawn": "Dibatalkan warga", "notified": "Warga diberi tahu", "erased": "Data pribadi dihapus",
+    "registry_updated": "Data kepesertaan diperbarui",
 }
 
 AUDIT_LABELS = {  # storage.staff.AuditLog.action
@@ -38,6 +39,7 @@ AUDIT_LABELS = {  # storage.staff.AuditLog.action
     "nlu_publish": "Menerbitkan model bahasa", "branch_add": "Menambah kantor cabang",
     "branch_edit": "Mengubah kantor cabang", "staff_branches": "Mengatur kantor cabang petugas",
     "nlu_rollback": "Mengembalikan model bahasa sebelumnya",
+    "registry_update": "Mengubah data kepesertaan",
 }
 
 # What the bot understood (nlu/domain.yml's intents that are not services: those are named by their menu title).

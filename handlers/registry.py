@@ -1,4 +1,5 @@
-"""The membership registry adapter: who is a participant, their status, and PBI reactivation rules.
+"""The membership registry adapter: who is a participant, their status, PBI reactivation rules, the
+primary care facilities of a regency, and the changes approved cases make (a death, a new facility).
 
 The flows talk to a :class:`MembershipRegistry`. :class:`LocalRegistry` implements it on the local
 ``participants`` and ``decrees`` tables (storage/membership.py) holding demo data; a real deployment
@@ -11,9 +12,12 @@ Seed data (``storage/seed/``, loaded by ``flask --app bot registry load``):
   the ones in DOMAIN.md; the three 2026 decrees (3/HUK/2026, 12/HUK/2026, 45/HUK/2026) are
   fictional demo data, chosen so that on 2026-11-23 some deadlines are past and some are not.
 - ``participants.csv``: ``card_number,nik,name,birth_date,sex,segment,care_class,active,
-  inactive_reason,decree_number,deactivated_on,faskes,arrears,in_dtks,phone``. Fictional people.
+  inactive_reason,decree_number,deactivated_on,faskes,faskes_since,arrears,in_dtks,phone``. Fictional people.
   ``sex`` (F/M) is not stored (the NIK encodes it); it lets the tests check each NIK against it.
-  Booleans are ``true``/``false``; empty cells are NULL (a ``nik_invalid`` participant may have no NIK).
+  Booleans are ``true``/``false``; empty cells are NULL (a ``nik_invalid`` participant may have no NIK;
+  a file without ``faskes_since`` leaves it unknown, which the 3-month rule does not hold against anyone).
+- ``facilities.csv``: ``code,name,regency,kind``: fictional primary care facilities (puskesmas, klinik,
+  dokter_praktik) for every regency (NIK digits 1-4) of the participants, their current ones included.
 """
 from __future__ import annotations
 
@@ -26,11 +30,12 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.membership import Decree, InactiveReason, Participant, Segment
+from storage.membership import Decree, Facility, FacilityKind, InactiveReason, Participant, Segment
 
 SEED_DIR = Path(__file__).resolve().parent.parent / "storage" / "seed"
 PARTICIPANTS_CSV = SEED_DIR / "participants.csv"
 DECREES_CSV = SEED_DIR / "decrees.csv"
+FACILITIES_CSV = SEED_DIR / "facilities.csv"
 REACTIVATION_MONTHS = 6  # Permensos 21/2019 art. 8, used when the decree itself is unknown
 
 
@@ -50,6 +55,15 @@ class Member:
     arrears: int
     in_dtks: bool
     phone: str | None = None
+    faskes_since: date | None = None
+
+
+@dataclass(frozen=True)
+class FacilityInfo:
+    code: str
+    name: str
+    regency: str
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -66,13 +80,25 @@ class MembershipRegistry(Protocol):
 
     def decree(self, number: str) -> DecreeInfo | None: ...
 
+    def facilities(self, regency: str) -> list[FacilityInfo]:
+        """The primary care facilities of a regency (NIK digits 1-4), puskesmas first, then by name."""
+        ...
+
+    def record_death(self, card_number: str, died_on: date) -> bool:
+        """The participant died: inactive from ``died_on``. False when the card is unknown."""
+        ...
+
+    def change_faskes(self, card_number: str, faskes: str, since: date) -> bool:
+        """The participant's primary care facility is ``faskes`` from ``since``. False when the card is unknown."""
+        ...
+
 
 def _member(p: Participant) -> Member:
     return Member(
         card_number=p.card_number, nik=p.nik, name=p.name, birth_date=p.birth_date, segment=p.segment,
         care_class=p.care_class, active=p.active, inactive_reason=p.inactive_reason,
         decree_number=p.decree_number, deactivated_on=p.deactivated_on, faskes=p.faskes,
-        arrears=p.arrears or 0, in_dtks=bool(p.in_dtks), phone=p.phone,
+        arrears=p.arrears or 0, in_dtks=bool(p.in_dtks), phone=p.phone, faskes_since=p.faskes_since,
     )
 
 
@@ -93,6 +119,29 @@ class LocalRegistry:
     def decree(self, number: str) -> DecreeInfo | None:
         d = self.session.scalar(select(Decree).where(Decree.number == number))
         return DecreeInfo(d.number, d.deactivated_on, d.reactivation_deadline) if d else None
+
+    def facilities(self, regency: str) -> list[FacilityInfo]:
+        rows = self.session.scalars(select(Facility).where(Facility.regency == regency))
+        order = {kind: i for i, kind in enumerate(FacilityKind.ALL)}
+        found = [FacilityInfo(f.code, f.name, f.regency, f.kind) for f in rows]
+        return sorted(found, key=lambda f: (order.get(f.kind, len(order)), f.name, f.code))
+
+    def _participant(self, card_number: str) -> Participant | None:
+        return self.session.scalar(select(Participant).where(Participant.card_number == card_number))
+
+    def record_death(self, card_number: str, died_on: date) -> bool:
+        p = self._participant(card_number)
+        if p is None:
+            return False
+        p.active, p.inactive_reason, p.deactivated_on = False, InactiveReason.DECEASED, died_on
+        return True
+
+    def change_faskes(self, card_number: str, faskes: str, since: date) -> bool:
+        p = self._participant(card_number)
+        if p is None:
+            return False
+        p.faskes, p.faskes_since = faskes, since
+        return True
 
 
 def identify(registry: MembershipRegistry, card_or_nik: str, birth_date: date, sender_phone: str | None) -> Member | None:
@@ -153,7 +202,8 @@ class Assessment:
     past_deadline: bool = False         # needs_sktm because the deadline passed (not only DTKS)
 
 
-def _add_months(d: date, months: int) -> date:
+def add_months(d: date, months: int) -> date:
+    """The same day ``months`` later (the month's last day when it has no such day: 31 Aug + 6 = 28/29 Feb)."""
     month0 = d.month - 1 + months
     year, month = d.year + month0 // 12, month0 % 12 + 1
     for day in (d.day, 30, 29, 28):
@@ -178,7 +228,7 @@ def reactivation(member: Member, today: date, registry: MembershipRegistry) -> A
         if info is not None:
             deadline: date | None = info.reactivation_deadline
         elif member.deactivated_on is not None:
-            deadline = _add_months(member.deactivated_on, REACTIVATION_MONTHS)
+            deadline = add_months(member.deactivated_on, REACTIVATION_MONTHS)
         else:
             deadline = None
         past = deadline is None or today > deadline
@@ -220,8 +270,8 @@ def _participant_values(row: dict[str, str], line: int) -> dict:
             care_class=int(row["care_class"]), active=_bool(row.get("active")),
             inactive_reason=_opt(row.get("inactive_reason")), decree_number=_opt(row.get("decree_number")),
             deactivated_on=_date(row.get("deactivated_on")), faskes=row["faskes"].strip(),
-            arrears=int(_opt(row.get("arrears")) or 0), in_dtks=_bool(row.get("in_dtks")),
-            phone=_opt(row.get("phone")),
+            faskes_since=_date(row.get("faskes_since")), arrears=int(_opt(row.get("arrears")) or 0),
+            in_dtks=_bool(row.get("in_dtks")), phone=_opt(row.get("phone")),
         )
     except KeyError as exc:
         raise ValueError(f"line {line}: missing column {exc}") from None
@@ -247,11 +297,28 @@ def _upsert(session: Session, model: type, key: str, values: dict) -> None:
             setattr(obj, name, value)
 
 
-def load_csv(session: Session, participants_csv: str | Path | None = None,
-             decrees_csv: str | Path | None = None) -> tuple[int, int]:
-    """Insert or update decrees (by number) and participants (by card number); the caller commits.
+def _facility_values(row: dict[str, str], line: int) -> dict:
+    try:
+        values = dict(code=row["code"].strip(), name=row["name"].strip(), regency=row["regency"].strip(),
+                      kind=row["kind"].strip())
+    except (KeyError, AttributeError):
+        raise ValueError(f"facilities line {line}: expected code, name, regency, kind") from None
+    if not (values["regency"].isdigit() and len(values["regency"]) == 4):
+        raise ValueError(f"facilities line {line}: regency is not 4 digits (NIK digits 1-4)")
+    if values["kind"] not in FacilityKind.ALL:
+        raise ValueError(f"facilities line {line}: kind is not one of {', '.join(FacilityKind.ALL)}")
+    if not values["code"] or not values["name"] or len(values["code"]) > 16 or len(values["name"]) > 128:
+        raise ValueError(f"facilities line {line}: code (at most 16) and name (at most 128) are needed")
+    return values
 
-    ``None`` means the seed file. Returns (participants, decrees) read.
+
+def load_csv(session: Session, participants_csv: str | Path | None = None,
+             decrees_csv: str | Path | None = None,
+             facilities_csv: str | Path | None = None) -> tuple[int, int, int]:
+    """Insert or update decrees (by number), participants (by card number) and facilities (by code); the
+    caller commits.
+
+    ``None`` means the seed file. Returns (participants, decrees, facilities) read.
     """
     n_decrees = 0
     with open(decrees_csv or DECREES_CSV, newline="", encoding="utf-8") as f:
@@ -272,4 +339,10 @@ def load_csv(session: Session, participants_csv: str | Path | None = None,
             _upsert(session, Participant, "card_number", _participant_values(row, line))
             n_participants += 1
     session.flush()
-    return n_participants, n_decrees
+    n_facilities = 0
+    with open(facilities_csv or FACILITIES_CSV, newline="", encoding="utf-8") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            _upsert(session, Facility, "code", _facility_values(row, line))
+            n_facilities += 1
+    session.flush()
+    return n_participants, n_decrees, n_facilities

@@ -17,7 +17,8 @@ SEGMENT_LABELS = {  # what officers call storage.membership.Segment (citizens re
 }
 INACTIVE_LABELS = {
     InactiveReason.DECREE: "dinonaktifkan SK Mensos", InactiveReason.ARREARS: "menunggak iuran",
-    InactiveReason.NIK_INVALID: "NIK belum padan Dukcapil", InactiveReason.OTHER: "alasan lain",
+    InactiveReason.NIK_INVALID: "NIK belum padan Dukcapil", InactiveReason.DECEASED: "meninggal dunia",
+    InactiveReason.OTHER: "alasan lain",
 }
 # Where a flow keeps a number that names the participant (in this order of trust).
 CARD_OR_NIK_FIELDS = ("card_number", "participant", "id_number")
@@ -79,7 +80,8 @@ def registry_panel(registry: MembershipRegistry, fields: dict) -> RegistryPanel 
         Row("Nomor kartu", member.card_number),
         Row("Segmen", SEGMENT_LABELS.get(member.segment, member.segment)),
         Row("Kelas rawat", f"Kelas {member.care_class}"),
-        Row("Faskes tingkat pertama", member.faskes),
+        Row("Faskes tingkat pertama", member.faskes + (f" (sejak {member.faskes_since:%d-%m-%Y})"
+                                                       if member.faskes_since else "")),
         Row("No. HP terdaftar", member.phone or "—", typed_phone, bool(typed_phone and typed_phone != member.phone)),
     ]
     if member.decree_number:
@@ -87,6 +89,39 @@ def registry_panel(registry: MembershipRegistry, fields: dict) -> RegistryPanel 
     if member.arrears:
         rows.append(Row("Tunggakan iuran", f"Rp{member.arrears:,}".replace(",", ".")))
     return RegistryPanel(found=True, key=key, active=member.active, rows=tuple(rows))
+
+
+OCR_STATUS_LABELS = {  # handlers.ocr's statuses, as officers read them
+    "read": "NIK terbaca", "not_read": "NIK tidak terbaca dengan pasti", "timeout": "tidak sempat dibaca (waktu habis)",
+    "failed": "gagal dibaca (gangguan sistem)", "off": "pembacaan otomatis mati",
+}
+REUSE_LABELS = {  # handlers.reuse's reasons
+    "same_file": "berkas yang sama persis", "same_photo": "foto yang sama (dikirim ulang / diperkecil)",
+    "same_nik": "NIK yang sama terbaca di kartu",
+}
+
+
+@dataclass(frozen=True)
+class ReadView:
+    """What OCR read off a KTP/KK photo, and where it disagrees with the case."""
+
+    status: str
+    nik: str | None
+    confidence: str          # "99 %"
+    name: str | None
+    birth_date: str | None
+    others: tuple[str, ...]  # other NIKs read (a KK lists the family)
+    differs_typed: bool      # the NIK read is not the one the citizen typed
+    differs_registered: bool  # nor the registry's for the card
+    typed: str | None
+    registered: str | None
+
+
+@dataclass(frozen=True)
+class ReuseView:
+    other_ticket: str | None
+    reason: str
+    visible: bool  # the officer may open the other case (same branch, or national)
 
 
 @dataclass(frozen=True)
@@ -98,6 +133,28 @@ class DocumentView:
     size_text: str
     dimensions: str  # "1600 × 1200 piksel", or "" for a PDF
     sent_again: bool  # a later copy of a document of the same kind (after a request for more)
+    read: ReadView | None = None
+    reuses: tuple[ReuseView, ...] = ()
+
+
+def typed_nik(fields: dict) -> str | None:
+    """The NIK the citizen typed on the case, if any."""
+    return next((n for key in TYPED_NIK_FIELDS if len(n := _digits(fields.get(key))) == NIK_DIGITS), None)
+
+
+def read_view(ocr: dict | None, kind: str, typed: str | None, registered: str | None) -> ReadView | None:
+    if not ocr:
+        return None
+    nik, niks = ocr.get("nik"), tuple(ocr.get("niks") or ())
+    listed = set(niks) | ({nik} if nik else set())
+    # A KTP shows one NIK; a KK lists the family: there the question is whether the person is on it.
+    differs = (lambda want: bool(want and nik and want != nik)) if kind == "ktp" else \
+        (lambda want: bool(want and listed and want not in listed))
+    card = kind == "ktp"  # a KK has no name or date of birth of its own
+    return ReadView(OCR_STATUS_LABELS.get(ocr.get("status"), ocr.get("status") or ""), nik,
+                    f"{round(float(ocr.get('confidence') or 0) * 100)} %", ocr.get("name") if card else None,
+                    ocr.get("birth_date") if card else None,
+                    tuple(n for n in niks if n != nik), differs(typed), differs(registered), typed, registered)
 
 
 def size_text(size: int) -> str:
@@ -109,9 +166,11 @@ def size_text(size: int) -> str:
     return f"{round(size / 1024)} KB"
 
 
-def document_views(documents, label_of) -> list[DocumentView]:
+def document_views(documents, label_of, typed: str | None = None, registered: str | None = None,
+                   reuses: dict[int, list[ReuseView]] | None = None) -> list[DocumentView]:
     """The documents in the order they came, each named in words (``label_of(kind)``), the later copies
-    of a kind marked as sent again."""
+    of a kind marked as sent again, with what OCR read off it (compared with the NIK ``typed`` on the case
+    and the ``registered`` one) and the other cases it was also sent for."""
     seen: set[str] = set()
     views = []
     for doc in documents:
@@ -119,5 +178,6 @@ def document_views(documents, label_of) -> list[DocumentView]:
         seen.add(doc.kind)
         dimensions = f"{doc.width} × {doc.height} piksel" if doc.width and doc.height else ""
         views.append(DocumentView(doc.id, label_of(doc.kind), doc.kind, doc.content_type, size_text(doc.size),
-                                  dimensions, again))
+                                  dimensions, again, read_view(doc.ocr, doc.kind, typed, registered),
+                                  tuple((reuses or {}).get(doc.id, ()))))
     return views

@@ -113,3 +113,8 @@ def display(value) -> str:
     if len(text) == 10 and text[4] == "-" and text[7] == "-" and text.replace("-", "").isdigit():
         return f"{text[8:10]}-{text[5:7]}-{text[0:4]}"
     return text
+
+
+def rupiah(amount: int) -> str:
+    """An amount as Indonesians write it: ``Rp1.250.000``."""
+    return "Rp" + f"{amount:,}".replace(",", ".")

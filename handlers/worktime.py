@@ -213,6 +213,11 @@ def format_date_short(d: date) -> str:
     return f"{d.day} {MONTHS_SHORT_ID[d.month - 1]} {d.year}"
 
 
+def format_month_id(d: date) -> str:
+    """A month as people write it: 'Januari 2027'."""
+    return f"{MONTHS_ID[d.month - 1]} {d.year}"
+
+
 def format_moment_id(dt: datetime, tz: ZoneInfo) -> str:
     """A moment in the office's time, as citizens read it: ``"4 Des 2026, 10.15 WIB"``."""
     local = _in_zone(dt, tz)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, false
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storage.branches import Branch
@@ -100,9 +100,36 @@ class Document(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     sharpness: Mapped[float | None]  # variance of the Laplacian
+    # A 64-bit DCT perceptual hash (16 hex digits) of a photo: the same picture re-encoded or rescaled is
+    # within a few bits (handlers.reuse). None for a PDF.
+    phash: Mapped[str | None] = mapped_column(String(16))
+    # What OCR read off a KTP/KK photo (handlers.ocr.Reading.as_json): status, NIK and its confidence, every
+    # confident 16-digit number, name, date of birth. None: not a readable kind, or sent before OCR.
+    ocr: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))  # None: SQL NULL, "not read"
+    ocr_nik: Mapped[str | None] = mapped_column(String(16), index=True)  # the NIK read with confidence
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     case: Mapped[Case | None] = relationship(back_populates="documents")
+
+
+class DocumentMatch(Base):
+    """A document of one case that looks like a document of another case (handlers.reuse): the same file,
+    the same photo re-encoded, or the same NIK read off the card — sent from another number or for another
+    participant. Kept both ways (a row per document), so each case lists its own matches; removed with
+    either document."""
+
+    __tablename__ = "document_matches"
+    __table_args__ = (UniqueConstraint("document_id", "other_document_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    other_document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(16))  # handlers.reuse: same_file | same_photo | same_nik
+    distance: Mapped[int | None] = mapped_column(Integer)  # perceptual hash distance in bits (same_photo)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    document: Mapped[Document] = relationship(foreign_keys=[document_id])
+    other: Mapped[Document] = relationship(foreign_keys=[other_document_id])
 
 
 class CannedReply(Base):

@@ -1,7 +1,8 @@
-"""The local membership registry: participants and the deactivation decrees for PBI reactivation.
+"""The local membership registry: participants, the deactivation decrees for PBI reactivation, and the
+primary care facilities (FKTP) a participant may move to.
 
 A real deployment looks participants up in BPJS's own system behind the same adapter
-(handlers.registry.MembershipRegistry); this table holds demo participants seeded from CSV.
+(handlers.registry.MembershipRegistry); these tables hold demo data seeded from CSV.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class InactiveReason:
     DECREE = "decree"            # PBI removed by a Ministry of Social Affairs decree (SK penonaktifan)
     ARREARS = "arrears"          # PBPU with unpaid premiums (tunggakan)
     NIK_INVALID = "nik_invalid"  # NIK not verified against Dukcapil
+    DECEASED = "deceased"        # a family member reported the death (handlers.deaths)
     OTHER = "other"
 
 
@@ -44,7 +46,8 @@ class Participant(Base):
     inactive_reason: Mapped[str | None] = mapped_column(String(16))
     decree_number: Mapped[str | None] = mapped_column(String(32))  # for InactiveReason.DECREE
     deactivated_on: Mapped[date | None] = mapped_column(Date)
-    faskes: Mapped[str] = mapped_column(String(128))  # registered primary care facility (FKTP)
+    faskes: Mapped[str] = mapped_column(String(128))  # registered primary care facility (FKTP), by name
+    faskes_since: Mapped[date | None] = mapped_column(Date)  # registered there since (3-month rule, handlers.faskes)
     arrears: Mapped[int] = mapped_column(Integer, default=0)  # rupiah, PBPU only
     in_dtks: Mapped[bool] = mapped_column(Boolean, default=False)  # in the social welfare register
     phone: Mapped[str | None] = mapped_column(String(20))
@@ -60,3 +63,23 @@ class Decree(Base):
     number: Mapped[str] = mapped_column(String(32), unique=True)
     deactivated_on: Mapped[date] = mapped_column(Date)
     reactivation_deadline: Mapped[date] = mapped_column(Date)
+
+
+class FacilityKind:
+    PUSKESMAS = "puskesmas"        # community health centre (public)
+    CLINIC = "klinik"              # klinik pratama (private primary clinic)
+    DOCTOR = "dokter_praktik"      # a general practitioner's own practice
+
+    ALL = (PUSKESMAS, CLINIC, DOCTOR)
+
+
+class Facility(Base):
+    """A primary care facility (FKTP) a participant may register with, in one regency (NIK digits 1-4)."""
+
+    __tablename__ = "facilities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)  # e.g. 3273P002 (fictional BPJS-like code)
+    name: Mapped[str] = mapped_column(String(128))
+    regency: Mapped[str] = mapped_column(String(4), index=True)
+    kind: Mapped[str] = mapped_column(String(16))

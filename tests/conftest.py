@@ -177,6 +177,9 @@ def env(database_url, redis_conn, redis_url, twilio, tmp_path) -> dict[str, str]
         # pacing tests (tests/test_pacing.py) set the real defaults back.
         "OUTBOUND_TEXT_PER_SECOND": "1000",
         "OUTBOUND_MEDIA_PER_SECOND": "1000",
+        # OCR reads every KTP photo (~1 s; 10-20 s for the tests' text-dense generic photos): off, except in
+        # the tests of reading cards (tests/test_ocr.py), which turn it on.
+        "OCR_ENABLED": "0",
     }
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from handlers import validators
 from handlers.registry import (
-    DECREES_CSV, PARTICIPANTS_CSV, REACTIVATION_DOCUMENTS, REACTIVATION_DOCUMENTS_SKTM, DecreeInfo, Kind,
+    DECREES_CSV, FACILITIES_CSV, PARTICIPANTS_CSV, REACTIVATION_DOCUMENTS, REACTIVATION_DOCUMENTS_SKTM, DecreeInfo, Kind,
     LocalRegistry, Member, identify, load_csv, reactivation,
 )
 from bot.registry_cli import registry_cli
@@ -23,6 +23,11 @@ TODAY = date(2026, 11, 23)
 
 def seed_rows() -> list[dict[str, str]]:
     with open(PARTICIPANTS_CSV, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def facility_rows() -> list[dict[str, str]]:
+    with open(FACILITIES_CSV, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 
@@ -69,7 +74,7 @@ def counts(s) -> tuple[int, int]:
 def test_load_is_idempotent_and_updates(session, tmp_path):
     rows = seed_rows()
     assert counts(session) == (len(rows), 8)
-    assert load_csv(session) == (len(rows), 8)
+    assert load_csv(session) == (len(rows), 8, len(facility_rows()))
     session.commit()
     assert counts(session) == (len(rows), 8)
 
@@ -79,7 +84,7 @@ def test_load_is_idempotent_and_updates(session, tmp_path):
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerow(changed)
-    assert load_csv(session, participants_csv=path) == (1, 8)
+    assert load_csv(session, participants_csv=path) == (1, 8, len(facility_rows()))
     session.commit()
     assert counts(session) == (len(rows), 8)
     assert LocalRegistry(session).by_card(rows[0]["card_number"]).name == "Nama Baru"
@@ -212,7 +217,7 @@ def test_cli_load(app, tmp_path):
     for _ in range(2):
         result = runner.invoke(args=["registry", "load"])
         assert result.exit_code == 0, result.output
-        assert f"loaded {n} participants, 8 decrees" in result.output
+        assert f"loaded {n} participants, 8 decrees, {len(facility_rows())} facilities" in result.output
     with app.app_context():
         assert counts(db.session()) == (n, 8)
 

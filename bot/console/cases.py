@@ -14,14 +14,14 @@ from bot.security import CSP
 from bot.console.chat import canned_replies, case_by_ticket, transcript
 from flows import conversation
 from handlers import backoffice as bo
-from handlers import branches, inbox, phones, privacy, review, visibility
+from handlers import branches, inbox, phones, privacy, reuse, review, visibility
 from handlers.labels import DECISION_LABELS, value_label
 from handlers.registry import LocalRegistry
 from storage import db
 from storage.cases import Case, CaseStatus
 from storage.staff import AuditLog, Role, Staff
 
-HIDDEN_FIELDS = ("segment", "category")  # shown by their readable twins (segment_label, category_title)
+HIDDEN_FIELDS = ("segment", "category", "relation", "reason")  # shown by their readable twins (…_label, …_title)
 SEGMENT_KEYS = ("segment", "segment_label")  # a flow without segment texts keeps the code: named here
 
 
@@ -61,7 +61,8 @@ def case_page(ticket: str):
         phone=_number(case) if holder else phones.mask(case.citizen.phone if case.citizen else None),
         profile_name=_profile_name(case, holder), fields=_fields(case, holder),
         registry=review.registry_panel(LocalRegistry(session), case.fields or {}) if holder else None,
-        documents=review.document_views(case.documents, _document_label(flow, product)),
+        documents=_documents(session, staff, case, flow, product) if holder else review.document_views(
+            case.documents, _document_label(flow, product)),
         audit_trail=audit_trail(case) if staff.at_least(Role.SUPERVISOR) else None,
         service_title=bo.title(case, product), transcript=transcript(case, unread) if holder else [],
         reasons=product.reject_reasons, askable=casework.askable_items(flow), canned=canned_replies() if holder else [],
@@ -73,6 +74,22 @@ def case_page(ticket: str):
         returned=case.updated_by_citizen and case.need_info_by is not None and case.need_info_by == case.assigned_to,
         CaseStatus=CaseStatus, decisions=DECISION_LABELS,
     )
+
+
+def _documents(session, staff: Staff, case: Case, flow, product) -> list[review.DocumentView]:
+    """The documents with what was read off them, compared with the NIK typed and the registry's, and the
+    other cases each was also sent for (a link where the officer may open that case)."""
+    fields = case.fields or {}
+    member, _key = review.find_member(LocalRegistry(session), fields)
+    scope = visibility.scope(session, staff)
+    reuses: dict[int, list[review.ReuseView]] = {}
+    for found in reuse.reuses_of(session, case.id):
+        other = session.get(Case, found.other_case_id) if found.other_case_id else None
+        visible = other is not None and (scope is visibility.EVERY or other.branch_id in scope)
+        reuses.setdefault(found.document_id, []).append(
+            review.ReuseView(found.other_ticket, review.REUSE_LABELS.get(found.reason, found.reason), visible))
+    return review.document_views(case.documents, _document_label(flow, product), review.typed_nik(fields),
+                                 member.nik if member else None, reuses)
 
 
 def _agents_of(session, case: Case) -> list[Staff]:
