@@ -312,6 +312,26 @@ def _facility_values(row: dict[str, str], line: int) -> dict:
     return values
 
 
+def _decree_values(row: dict[str, str], line: int) -> dict:
+    try:
+        return dict(number=row["number"].strip(), deactivated_on=date.fromisoformat(row["deactivated_on"].strip()),
+                    reactivation_deadline=date.fromisoformat(row["reactivation_deadline"].strip()))
+    except (KeyError, AttributeError, ValueError):
+        raise ValueError(f"decrees line {line}: expected number, deactivated_on, "
+                         "reactivation_deadline (YYYY-MM-DD)") from None
+
+
+def _load_rows(session: Session, path: str | Path, model: type, key: str, values_of) -> int:
+    """Upsert every row of a CSV file (``values_of(row, line)`` reads one); returns how many."""
+    count = 0
+    with open(path, newline="", encoding="utf-8") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            _upsert(session, model, key, values_of(row, line))
+            count += 1
+    session.flush()
+    return count
+
+
 def load_csv(session: Session, participants_csv: str | Path | None = None,
              decrees_csv: str | Path | None = None,
              facilities_csv: str | Path | None = None) -> tuple[int, int, int]:
@@ -320,29 +340,8 @@ def load_csv(session: Session, participants_csv: str | Path | None = None,
 
     ``None`` means the seed file. Returns (participants, decrees, facilities) read.
     """
-    n_decrees = 0
-    with open(decrees_csv or DECREES_CSV, newline="", encoding="utf-8") as f:
-        for line, row in enumerate(csv.DictReader(f), start=2):
-            try:
-                values = dict(number=row["number"].strip(),
-                              deactivated_on=date.fromisoformat(row["deactivated_on"].strip()),
-                              reactivation_deadline=date.fromisoformat(row["reactivation_deadline"].strip()))
-            except (KeyError, AttributeError, ValueError):
-                raise ValueError(f"decrees line {line}: expected number, deactivated_on, "
-                                 "reactivation_deadline (YYYY-MM-DD)") from None
-            _upsert(session, Decree, "number", values)
-            n_decrees += 1
-    session.flush()
-    n_participants = 0
-    with open(participants_csv or PARTICIPANTS_CSV, newline="", encoding="utf-8") as f:
-        for line, row in enumerate(csv.DictReader(f), start=2):
-            _upsert(session, Participant, "card_number", _participant_values(row, line))
-            n_participants += 1
-    session.flush()
-    n_facilities = 0
-    with open(facilities_csv or FACILITIES_CSV, newline="", encoding="utf-8") as f:
-        for line, row in enumerate(csv.DictReader(f), start=2):
-            _upsert(session, Facility, "code", _facility_values(row, line))
-            n_facilities += 1
-    session.flush()
+    n_decrees = _load_rows(session, decrees_csv or DECREES_CSV, Decree, "number", _decree_values)
+    n_participants = _load_rows(session, participants_csv or PARTICIPANTS_CSV, Participant, "card_number",
+                                _participant_values)
+    n_facilities = _load_rows(session, facilities_csv or FACILITIES_CSV, Facility, "code", _facility_values)
     return n_participants, n_decrees, n_facilities
