@@ -64,6 +64,7 @@ HANDLER_LABELS = {
     "assess_faskes_change": "Periksa aturan pindah faskes (kartu aktif, 3 bulan)",
     "list_facilities": "Tampilkan faskes di kabupaten/kota peserta",
     "pick_facility": "Cocokkan nomor pilihan dengan daftar faskes",
+    "faskes_pending": "Periksa pindah faskes yang disetujui tapi belum berlaku",
 }
 
 OUTCOME_LABELS = {
@@ -81,8 +82,9 @@ OUTCOME_LABELS = {
     "pbi": "PBI", "ppu": "pekerja (PPU)", "pbpu": "mandiri (PBPU)", "pbpu_subsidised": "mandiri kelas 3",
     "unknown": "segmen tidak dikenal", "nik_required": "NIK wajib diisi", "birth_certificate": "perlu akta lahir",
     "marriage_certificate": "perlu buku nikah", "none": "tanpa dokumen lain", "allowed": "boleh pindah",
-    "too_soon": "belum 3 bulan", "inactive": "kartu tidak aktif", "listed": "ada daftar faskes",
-    "no_facilities": "tidak ada faskes", "picked": "faskes dipilih", "out_of_range": "nomor di luar daftar",
+    "too_soon": "belum 3 bulan", "pending": "pindah faskes belum berlaku", "inactive": "kartu tidak aktif",
+    "listed": "ada daftar faskes", "no_facilities": "tidak ada faskes", "picked": "faskes dipilih",
+    "out_of_range": "nomor di luar daftar",
     "default": "hasil lainnya",
 }
 

@@ -91,10 +91,17 @@ def is_deceased(ctx: Context, run: dict) -> str:
     return "yes" if run["values"].get("inactive_reason") == InactiveReason.DECEASED else "no"
 
 
+def _documents_on_path(flow, run: dict) -> list[int]:
+    """The documents of the photo steps the citizen went through: one of a step a changed answer led away
+    from (a newborn's birth certificate, the newborn changed to a child at the confirmation) is not sent."""
+    kinds = {flow.steps[s].get("document") for s in run.get("path", []) if s in flow.steps and flow.steps[s].type == "photo"}
+    return [doc_id for kind, ids in run["docs"].items() if kind in kinds for doc_id in ids]
+
+
 def create_case(ctx: Context, run: dict) -> str:
     values = run["values"]
     fields = request_fields(values)
-    document_ids = [doc_id for ids in run["docs"].values() for doc_id in ids]
+    document_ids = _documents_on_path(ctx.flows[run["flow"]], run)
     case = new_case(ctx.session, ctx.citizen.id, run["flow"], fields, document_ids, run["version"], ctx.product,
                     values.get("branch"))
     ctx.created_cases.append(case.id)
@@ -219,4 +226,5 @@ ACTIONS: dict[str, Action] = {
     "assess_faskes_change": Action(faskes.assess_faskes_change, faskes.ASSESS_OUTCOMES, faskes.ASSESS_VALUES),
     "list_facilities": Action(faskes.list_facilities, faskes.LIST_OUTCOMES, faskes.LIST_VALUES),
     "pick_facility": Action(faskes.pick_facility, faskes.PICK_OUTCOMES, faskes.PICK_VALUES),
+    "faskes_pending": Action(faskes.faskes_pending, faskes.PENDING_OUTCOMES, faskes.PENDING_VALUES),
 }

@@ -1,6 +1,7 @@
 """What an officer's approval does beyond the decision, per service: the change it makes in the membership
 registry (through the registry adapter, so BPJS's own API can stand behind it), the reason it cannot be
-made yet (the officer is told before anything is sent), and the values the service's own decision text
+made (the officer is told before anything is sent; checked on the participant as the registry holds them on
+the decision's day, not as they were when the citizen asked), and the values the service's own decision text
 tells the citizen (``decision_approved_<service>``: the new facility and when it applies, what follows a
 death for the family, who registers a new family member).
 
@@ -25,7 +26,7 @@ from handlers.validators import CARD_DIGITS, NIK_DIGITS
 @dataclass(frozen=True)
 class Approval:
     number: str  # the case field with the participant's card number or NIK, as the citizen typed it
-    problem: Callable[[Member | None, dict], str | None]                    # why not yet (officer's words)
+    problem: Callable[[Member | None, dict, date], str | None]              # why not (officer's words)
     apply: Callable[[MembershipRegistry, Member, dict, date], str | None]   # the change; what changed (audit)
     values: Callable[[Member | None, dict, object, date], dict]             # extra values of the decision text
 
@@ -48,9 +49,9 @@ def member(registry: MembershipRegistry | None, service: str, fields: dict) -> M
     return registry.by_nik(number) if len(number) == NIK_DIGITS else None
 
 
-def problem(registry: MembershipRegistry, service: str, fields: dict) -> str | None:
+def problem(registry: MembershipRegistry, service: str, fields: dict, today: date) -> str | None:
     approval = APPROVALS.get(service)
-    return approval.problem(member(registry, service, fields), fields or {}) if approval else None
+    return approval.problem(member(registry, service, fields), fields or {}, today) if approval else None
 
 
 def apply(registry: MembershipRegistry, service: str, fields: dict, today: date) -> str | None:

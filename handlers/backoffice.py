@@ -211,7 +211,8 @@ def decide(session, case: Case, staff: Staff, decision: str, product: Product, f
     event(session, case, decision, staff, note or (product.reject_reasons.get(reason) if reason else None) or item)
     audit(session, staff, "decide", case.id, decision, channel=channel)
     if decision == "approve":
-        changed = approvals.apply(LocalRegistry(session), case.service, case.fields, office_today(product))
+        today = office_today(product)
+        changed = approvals.apply(LocalRegistry(session, today), case.service, case.fields, today)
         if changed:
             event(session, case, "registry_updated", staff, changed)
             audit(session, staff, "registry_update", case.id, changed, channel=channel)
@@ -235,7 +236,8 @@ def check_decision(case: Case, staff: Staff, decision: str, product: Product, fl
             raise BackofficeError("pilih alasan penolakan: " + "; ".join(f"{code} ({text})" for code, text in reasons.items()),
                                   400)
     elif decision == "approve":
-        problem = approvals.problem(LocalRegistry(object_session(case)), case.service, case.fields)
+        today = office_today(product)
+        problem = approvals.problem(LocalRegistry(object_session(case), today), case.service, case.fields, today)
         if problem:
             raise BackofficeError(f"belum bisa disetujui: {problem}", 400)
     elif decision == "need_info":
@@ -260,8 +262,9 @@ def decision_message(case: Case, decision: str, product: Product, note: str = ""
         values["reason"] = product.reject_reasons[reason]
     if status == CaseStatus.APPROVED:  # what the approval changed, in the service's own words
         session = object_session(case)
-        values.update(approvals.decision_values(LocalRegistry(session) if session is not None else None, case.service,
-                                                case.fields, product, office_today(product)))
+        today = office_today(product)
+        values.update(approvals.decision_values(LocalRegistry(session, today) if session is not None else None,
+                                                case.service, case.fields, product, today))
     return Decision(product.service_text(f"decision_{status}", case.service, **values),
                     product.service_text(f"case_update_{status}", case.service),
                     reopen=item if status == CaseStatus.NEED_INFO else None)

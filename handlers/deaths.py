@@ -57,7 +57,7 @@ def _died_on(fields: dict) -> date | None:
         return None
 
 
-def problem(member: reg.Member | None, fields: dict) -> str | None:
+def problem(member: reg.Member | None, fields: dict, today: date) -> str | None:
     """Why this report cannot be approved as it is (officer's words), or None."""
     if _died_on(fields) is None:
         return "tanggal meninggal tidak ada atau tidak terbaca: minta data tambahan dulu"

@@ -92,7 +92,7 @@ def family_document(ctx: Context, run: dict) -> str:
 
 
 # -- the officer approves (handlers.approvals) ----------------------------------------------------------
-def problem(member: Member | None, fields: dict) -> str | None:
+def problem(member: Member | None, fields: dict, today: date) -> str | None:
     """The head of family must be one the registry knows (their segment decides the answer)."""
     if member is None:
         return "kartu kepala keluarga tidak ditemukan di data kepesertaan: periksa nomornya"

@@ -6,6 +6,10 @@ The flows talk to a :class:`MembershipRegistry`. :class:`LocalRegistry` implemen
 plugs BPJS Kesehatan's own participant API (and the Ministry of Social Affairs' decree list) behind
 the same Protocol, and nothing else changes.
 
+A member is given as they are on the registry's day (the caller's ``today``, else today in Jakarta): an
+approved facility change waits in ``next_faskes`` until its first day (the 1st of the next month), and from
+that day is the member's ``faskes`` (:meth:`Member.on`). Until then the participant still goes to the old one.
+
 Seed data (``storage/seed/``, loaded by ``flask --app bot registry load``):
 
 - ``decrees.csv``: ``number,deactivated_on,reactivation_deadline``. The five 2022/2023 decrees are
@@ -13,6 +17,8 @@ Seed data (``storage/seed/``, loaded by ``flask --app bot registry load``):
   fictional demo data, chosen so that on 2026-11-23 some deadlines are past and some are not.
 - ``participants.csv``: ``card_number,nik,name,birth_date,sex,segment,care_class,active,
   inactive_reason,decree_number,deactivated_on,faskes,faskes_since,arrears,in_dtks,phone``. Fictional people.
+  A participant already in the table is kept as it is (approvals changed it: a death, a new facility)
+  unless the loader is asked to update existing rows, which then take every value of the file.
   ``sex`` (F/M) is not stored (the NIK encodes it); it lets the tests check each NIK against it.
   Booleans are ``true``/``false``; empty cells are NULL (a ``nik_invalid`` participant may have no NIK;
   a file without ``faskes_since`` leaves it unknown, which the 3-month rule does not hold against anyone).
@@ -22,10 +28,11 @@ Seed data (``storage/seed/``, loaded by ``flask --app bot registry load``):
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,6 +44,7 @@ PARTICIPANTS_CSV = SEED_DIR / "participants.csv"
 DECREES_CSV = SEED_DIR / "decrees.csv"
 FACILITIES_CSV = SEED_DIR / "facilities.csv"
 REACTIVATION_MONTHS = 6  # Permensos 21/2019 art. 8, used when the decree itself is unknown
+REGISTRY_TIMEZONE = ZoneInfo("Asia/Jakarta")  # the registry's day when the caller gives none (BPJS: WIB)
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,15 @@ class Member:
     in_dtks: bool
     phone: str | None = None
     faskes_since: date | None = None
+    next_faskes: str | None = None       # an approved move, the member's facility from next_faskes_from
+    next_faskes_from: date | None = None
+
+    def on(self, day: date) -> Member:
+        """The member on ``day``: an approved move whose first day has come is their facility."""
+        if self.next_faskes and self.next_faskes_from and self.next_faskes_from <= day:
+            return replace(self, faskes=self.next_faskes, faskes_since=self.next_faskes_from, next_faskes=None,
+                           next_faskes_from=None)
+        return self
 
 
 @dataclass(frozen=True)
@@ -74,6 +91,8 @@ class DecreeInfo:
 
 
 class MembershipRegistry(Protocol):
+    """Members are given as on the registry's day (an approved move applies from its first day)."""
+
     def by_card(self, card_number: str) -> Member | None: ...
 
     def by_nik(self, nik: str) -> Member | None: ...
@@ -89,7 +108,8 @@ class MembershipRegistry(Protocol):
         ...
 
     def change_faskes(self, card_number: str, faskes: str, since: date) -> bool:
-        """The participant's primary care facility is ``faskes`` from ``since``. False when the card is unknown."""
+        """The participant's primary care facility is ``faskes`` from ``since`` (until then the current one,
+        at once when ``since`` has come). False when the card is unknown."""
         ...
 
 
@@ -99,22 +119,27 @@ def _member(p: Participant) -> Member:
         care_class=p.care_class, active=p.active, inactive_reason=p.inactive_reason,
         decree_number=p.decree_number, deactivated_on=p.deactivated_on, faskes=p.faskes,
         arrears=p.arrears or 0, in_dtks=bool(p.in_dtks), phone=p.phone, faskes_since=p.faskes_since,
+        next_faskes=p.next_faskes, next_faskes_from=p.next_faskes_from,
     )
 
 
 class LocalRegistry:
-    """The registry on this application's own tables."""
+    """The registry on this application's own tables, on ``today`` (None: today in Jakarta, at each call)."""
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, today: date | None = None):
         self.session = session
+        self._today = today
+
+    def today(self) -> date:
+        return self._today or datetime.now(REGISTRY_TIMEZONE).date()
 
     def by_card(self, card_number: str) -> Member | None:
         p = self.session.scalar(select(Participant).where(Participant.card_number == card_number))
-        return _member(p) if p else None
+        return _member(p).on(self.today()) if p else None
 
     def by_nik(self, nik: str) -> Member | None:
         p = self.session.scalar(select(Participant).where(Participant.nik == nik))
-        return _member(p) if p else None
+        return _member(p).on(self.today()) if p else None
 
     def decree(self, number: str) -> DecreeInfo | None:
         d = self.session.scalar(select(Decree).where(Decree.number == number))
@@ -140,7 +165,13 @@ class LocalRegistry:
         p = self._participant(card_number)
         if p is None:
             return False
-        p.faskes, p.faskes_since = faskes, since
+        today = self.today()
+        if p.next_faskes and p.next_faskes_from and p.next_faskes_from <= today:  # an earlier move has come
+            p.faskes, p.faskes_since = p.next_faskes, p.next_faskes_from
+        if since <= today:
+            p.faskes, p.faskes_since, p.next_faskes, p.next_faskes_from = faskes, since, None, None
+        else:
+            p.next_faskes, p.next_faskes_from = faskes, since
         return True
 
 
@@ -272,6 +303,7 @@ def _participant_values(row: dict[str, str], line: int) -> dict:
             deactivated_on=_date(row.get("deactivated_on")), faskes=row["faskes"].strip(),
             faskes_since=_date(row.get("faskes_since")), arrears=int(_opt(row.get("arrears")) or 0),
             in_dtks=_bool(row.get("in_dtks")), phone=_opt(row.get("phone")),
+            next_faskes=None, next_faskes_from=None,  # the file's facility holds: no approved move waits
         )
     except KeyError as exc:
         raise ValueError(f"line {line}: missing column {exc}") from None
@@ -288,13 +320,17 @@ def _participant_values(row: dict[str, str], line: int) -> dict:
     return values
 
 
-def _upsert(session: Session, model: type, key: str, values: dict) -> None:
+def _upsert(session: Session, model: type, key: str, values: dict, update_existing: bool) -> bool:
+    """Insert the row, or update the one with its key (``update_existing``); True when one was kept as it is."""
     obj = session.scalar(select(model).where(getattr(model, key) == values[key]))
     if obj is None:
         session.add(model(**values))
+    elif not update_existing:
+        return True
     else:
         for name, value in values.items():
             setattr(obj, name, value)
+    return False
 
 
 def _facility_values(row: dict[str, str], line: int) -> dict:
@@ -321,27 +357,37 @@ def _decree_values(row: dict[str, str], line: int) -> dict:
                          "reactivation_deadline (YYYY-MM-DD)") from None
 
 
-def _load_rows(session: Session, path: str | Path, model: type, key: str, values_of) -> int:
-    """Upsert every row of a CSV file (``values_of(row, line)`` reads one); returns how many."""
-    count = 0
+def _load_rows(session: Session, path: str | Path, model: type, key: str, values_of,
+               update_existing: bool = True) -> tuple[int, int]:
+    """Upsert every row of a CSV file (``values_of(row, line)`` reads one); returns (read, kept as they were)."""
+    count = kept = 0
     with open(path, newline="", encoding="utf-8") as f:
         for line, row in enumerate(csv.DictReader(f), start=2):
-            _upsert(session, model, key, values_of(row, line))
+            kept += _upsert(session, model, key, values_of(row, line), update_existing)
             count += 1
     session.flush()
-    return count
+    return count, kept
+
+
+class Loaded(NamedTuple):
+    participants: int  # rows read from each file
+    decrees: int
+    facilities: int
+    kept: int          # participants already in the registry, left as they were
 
 
 def load_csv(session: Session, participants_csv: str | Path | None = None,
-             decrees_csv: str | Path | None = None,
-             facilities_csv: str | Path | None = None) -> tuple[int, int, int]:
-    """Insert or update decrees (by number), participants (by card number) and facilities (by code); the
-    caller commits.
+             decrees_csv: str | Path | None = None, facilities_csv: str | Path | None = None,
+             update_existing: bool = False) -> Loaded:
+    """Insert or update decrees (by number) and facilities (by code), insert participants (by card number);
+    the caller commits. ``None`` means the seed file.
 
-    ``None`` means the seed file. Returns (participants, decrees, facilities) read.
+    A participant already there is kept as it is: approved cases change participants (a death, a facility),
+    and reloading the demo data at every start (scripts/run) must not undo them. ``update_existing`` gives
+    them the file's values instead (a pending facility change is dropped).
     """
-    n_decrees = _load_rows(session, decrees_csv or DECREES_CSV, Decree, "number", _decree_values)
-    n_participants = _load_rows(session, participants_csv or PARTICIPANTS_CSV, Participant, "card_number",
-                                _participant_values)
-    n_facilities = _load_rows(session, facilities_csv or FACILITIES_CSV, Facility, "code", _facility_values)
-    return n_participants, n_decrees, n_facilities
+    n_decrees, _ = _load_rows(session, decrees_csv or DECREES_CSV, Decree, "number", _decree_values)
+    n_participants, kept = _load_rows(session, participants_csv or PARTICIPANTS_CSV, Participant, "card_number",
+                                      _participant_values, update_existing)
+    n_facilities, _ = _load_rows(session, facilities_csv or FACILITIES_CSV, Facility, "code", _facility_values)
+    return Loaded(n_participants, n_decrees, n_facilities, kept)

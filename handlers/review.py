@@ -84,6 +84,8 @@ def registry_panel(registry: MembershipRegistry, fields: dict) -> RegistryPanel 
                                                        if member.faskes_since else "")),
         Row("No. HP terdaftar", member.phone or "—", typed_phone, bool(typed_phone and typed_phone != member.phone)),
     ]
+    if member.next_faskes and member.next_faskes_from:  # an approved move, not begun yet
+        rows.append(Row("Faskes berikutnya", f"{member.next_faskes} (mulai {member.next_faskes_from:%d-%m-%Y})"))
     if member.decree_number:
         rows.append(Row("SK penonaktifan", member.decree_number))
     if member.arrears:
@@ -154,7 +156,9 @@ def read_view(ocr: dict | None, kind: str, typed: str | None, registered: str | 
     return ReadView(OCR_STATUS_LABELS.get(ocr.get("status"), ocr.get("status") or ""), nik,
                     f"{round(float(ocr.get('confidence') or 0) * 100)} %", ocr.get("name") if card else None,
                     ocr.get("birth_date") if card else None,
-                    tuple(n for n in niks if n != nik), differs(typed), differs(registered), typed, registered)
+                    tuple(n for n in niks if n != nik), differs(typed),
+                    # the registry's NIK matters where the citizen typed none (a change of NIK means to differ)
+                    differs(registered) and not typed, typed, registered)
 
 
 def size_text(size: int) -> str:

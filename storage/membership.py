@@ -48,6 +48,10 @@ class Participant(Base):
     deactivated_on: Mapped[date | None] = mapped_column(Date)
     faskes: Mapped[str] = mapped_column(String(128))  # registered primary care facility (FKTP), by name
     faskes_since: Mapped[date | None] = mapped_column(Date)  # registered there since (3-month rule, handlers.faskes)
+    # An approved move that applies later (from the 1st of next month): until ``next_faskes_from`` the
+    # participant still goes to ``faskes``; from that day ``next_faskes`` is theirs (handlers.registry.Member).
+    next_faskes: Mapped[str | None] = mapped_column(String(128))
+    next_faskes_from: Mapped[date | None] = mapped_column(Date)
     arrears: Mapped[int] = mapped_column(Integer, default=0)  # rupiah, PBPU only
     in_dtks: Mapped[bool] = mapped_column(Boolean, default=False)  # in the social welfare register
     phone: Mapped[str | None] = mapped_column(String(20))

@@ -1,6 +1,7 @@
 """Pindah faskes tingkat pertama end to end (real webhook, worker, database; tests/test_new_services.py has the
 fixtures): the 3-month rule, the numbered list of the regency's facilities, an officer's approval through
-the console and through the API, and the registry holding the new facility from the 1st of next month.
+the console and through the API, and the registry holding the new facility from the 1st of next month (the
+old one until then).
 Also the seed data the list is built from."""
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def listed(question: str) -> list[str]:
 
 
 def test_a_facility_is_chosen_from_the_regency_approved_and_the_registry_changed(app, chat):
-    set_participant(app, SARI[0], faskes_since=office_today() - timedelta(days=400))
+    since = office_today() - timedelta(days=400)
+    set_participant(app, SARI[0], faskes_since=since)
     question = start(chat)
     assert "Faskes sekarang: Klinik Pratama Sehat Sejahtera" in question
     assert listed(question) == BOGOR  # puskesmas first, the current one left out
@@ -63,17 +65,38 @@ def test_a_facility_is_chosen_from_the_regency_approved_and_the_registry_changed
     assert "Kartu baru bisa dicetak" in told and "DISETUJUI" in told
     assert phone_lines(told.replace("Kartu baru bisa dicetak di Mobile JKN.", "")) <= 6  # the officer's note aside
     assert f"berlaku mulai {format_day_id(start_day)}" in confirm
-    p = participant(app, SARI[0])
-    assert (p.faskes, p.faskes_since) == ("Puskesmas Citeureup", start_day)
+    p = participant(app, SARI[0])  # the old facility until the new one's first day
+    assert (p.faskes, p.faskes_since) == ("Klinik Pratama Sehat Sejahtera", since)
+    assert (p.next_faskes, p.next_faskes_from) == ("Puskesmas Citeureup", start_day)
     assert any(action == "registry_update" and "3201P002" in detail for action, detail in audit_actions(app, case.id))
     for shown in ("Faskes baru", "Puskesmas Citeureup", "Alasan pindah", "Pindah domisili", "Kode faskes baru"):
         assert shown in page, shown
     assert ">moved<" not in page
+    assert f"Puskesmas Citeureup (mulai {start_day:%d-%m-%Y})" in page  # the registry panel: the move to come
 
-    # From now on the 3-month rule counts from the new facility's first day.
+    # The status check names the facility of today, and the coming one from its first day.
+    status = Chat(app, chat.twilio, phone="+6281211110009")
+    for answer in ("3", SARI[0]):
+        status.say(answer)
+    told = status.last(SARI[1])
+    assert "Faskes: Klinik Pratama Sehat Sejahtera\n" in told
+    assert f"Faskes baru mulai {format_day_id(start_day)}: *Puskesmas Citeureup*" in told
+    assert phone_lines(told) <= 6
+
+    # From now on the 3-month rule counts from the new facility's first day; until then the old one holds.
     question = start(chat)
     assert f"bisa mulai *{format_day_id(allowed_from(start_day))}*" in question
-    assert "Puskesmas Citeureup" in question
+    assert "*Puskesmas Citeureup*" in question and "tetap ke Klinik Pratama Sehat Sejahtera" in question
+    assert latest_case(app).ticket == case.ticket  # no new case
+
+    set_participant(app, SARI[0], next_faskes_from=office_today())  # the first day has come
+    question = start(chat)
+    assert "terdaftar di Puskesmas Citeureup belum 3 bulan" in question
+    assert f"bisa mulai *{format_day_id(allowed_from(office_today()))}*" in question
+    for answer in ("3", SARI[0]):
+        status.say(answer)
+    told = status.last(SARI[1])
+    assert "Faskes: Puskesmas Citeureup" in told and "Faskes baru" not in told
 
 
 def test_within_three_months_the_day_it_is_allowed_is_said_and_no_case_is_made(app, chat):
@@ -178,7 +201,7 @@ def test_the_api_shows_the_new_fields_and_approves_with_the_same_change(app, twi
     assert detail["fields"]["new_faskes"] == "Puskesmas Cibinong" and detail["fields"]["reason"] == "distance"
     response = client.post(f"/api/cases/{ticket}/decision", headers=headers, json={"decision": "approve"})
     assert response.status_code == 200, response.get_json()
-    assert participant(app, SARI[0]).faskes == "Puskesmas Cibinong"
+    assert participant(app, SARI[0]).next_faskes == "Puskesmas Cibinong"
     [told] = chat.replies()
     assert "*Puskesmas Cibinong*" in told
     assert any(action == "registry_update" for action, _ in audit_actions(app, latest_case(app).id))

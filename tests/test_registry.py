@@ -71,10 +71,10 @@ def counts(s) -> tuple[int, int]:
     return s.scalar(select(func.count(Participant.id))), s.scalar(select(func.count(Decree.id)))
 
 
-def test_load_is_idempotent_and_updates(session, tmp_path):
+def test_load_is_idempotent_and_updates_existing_participants_only_when_asked(session, tmp_path):
     rows = seed_rows()
     assert counts(session) == (len(rows), 8)
-    assert load_csv(session) == (len(rows), 8, len(facility_rows()))
+    assert load_csv(session) == (len(rows), 8, len(facility_rows()), len(rows))  # every participant kept
     session.commit()
     assert counts(session) == (len(rows), 8)
 
@@ -84,7 +84,10 @@ def test_load_is_idempotent_and_updates(session, tmp_path):
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerow(changed)
-    assert load_csv(session, participants_csv=path) == (1, 8, len(facility_rows()))
+    assert load_csv(session, participants_csv=path) == (1, 8, len(facility_rows()), 1)
+    session.commit()
+    assert LocalRegistry(session).by_card(rows[0]["card_number"]).name == rows[0]["name"]  # kept as it was
+    assert load_csv(session, participants_csv=path, update_existing=True) == (1, 8, len(facility_rows()), 0)
     session.commit()
     assert counts(session) == (len(rows), 8)
     assert LocalRegistry(session).by_card(rows[0]["card_number"]).name == "Nama Baru"
@@ -227,6 +230,51 @@ def test_cli_load(app, tmp_path):
     assert result.exit_code == 0 and "8 decrees" not in result.output and "1 decrees" in result.output
     with app.app_context():
         assert counts(db.session()) == (n, 9)
+
+
+def test_cli_keeps_what_approvals_changed_unless_asked_to_update_existing_participants(app):
+    """scripts/run loads the demo registry at every start: an approved death stays recorded."""
+    runner = cli_runner(app)
+    row = seed_rows()[0]
+    with app.app_context():
+        LocalRegistry(db.session()).record_death(row["card_number"], date(2026, 11, 1))
+        db.session().commit()
+    result = runner.invoke(args=["registry", "load"])
+    assert result.exit_code == 0 and f"{len(seed_rows())} participants already in the registry kept" in result.output
+    with app.app_context():
+        assert LocalRegistry(db.session()).by_card(row["card_number"]).inactive_reason == InactiveReason.DECEASED
+    result = runner.invoke(args=["registry", "load", "--update-existing"])
+    assert result.exit_code == 0 and "kept" not in result.output
+    with app.app_context():
+        member = LocalRegistry(db.session()).by_card(row["card_number"])
+        assert (member.active, member.inactive_reason) == (row["active"] == "true", row["inactive_reason"] or None)
+
+
+def test_an_approved_facility_applies_from_its_first_day(session):
+    p = session.scalars(select(Participant).where(Participant.active.is_(True)).order_by(Participant.id)).first()
+    old, since = p.faskes, p.faskes_since
+    assert LocalRegistry(session, date(2026, 12, 6)).change_faskes(p.card_number, "Puskesmas Baru", date(2027, 1, 1))
+    before = LocalRegistry(session, date(2026, 12, 31)).by_card(p.card_number)
+    assert (before.faskes, before.faskes_since) == (old, since)
+    assert (before.next_faskes, before.next_faskes_from) == ("Puskesmas Baru", date(2027, 1, 1))
+    after = LocalRegistry(session, date(2027, 1, 1)).by_card(p.card_number)
+    assert (after.faskes, after.faskes_since, after.next_faskes, after.next_faskes_from) == (
+        "Puskesmas Baru", date(2027, 1, 1), None, None)
+    assert before.on(date(2027, 1, 1)) == after
+
+    # The next move, once the first began: the first is the facility until the next one's first day.
+    LocalRegistry(session, date(2027, 4, 2)).change_faskes(p.card_number, "Klinik Lain", date(2027, 5, 1))
+    session.flush()
+    session.refresh(p)
+    assert (p.faskes, p.faskes_since, p.next_faskes, p.next_faskes_from) == (
+        "Puskesmas Baru", date(2027, 1, 1), "Klinik Lain", date(2027, 5, 1))
+    # A change from a day that has come applies at once.
+    LocalRegistry(session, date(2027, 8, 1)).change_faskes(p.card_number, "Klinik Ketiga", date(2027, 8, 1))
+    session.flush()
+    session.refresh(p)
+    assert (p.faskes, p.faskes_since, p.next_faskes, p.next_faskes_from) == (
+        "Klinik Ketiga", date(2027, 8, 1), None, None)
+    session.rollback()
 
 
 def test_cli_rejects_a_malformed_file_without_echoing_it(app, tmp_path):
