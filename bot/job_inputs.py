@@ -1,7 +1,8 @@
 """What an inbound job takes from outside our process: the NLU server's client (one per process, it keeps
-its connections) and the photos' downloads, checked and stored, within the message's deadline."""
+its connections) and the photos' downloads and checks, within the message's deadline."""
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Callable
 
@@ -26,7 +27,7 @@ def nlu_client() -> NLUClient:
 
 
 def media_checker(deadline: Deadline, cache: dict) -> Callable[..., MediaItem]:
-    """Download, check and store one MediaUrl{N} (before any transaction), within the message's
+    """Download and check one MediaUrl{N} (before any transaction), within the message's
     deadline; each item is fetched once per message, even when the message is decided again. A photo
     gets its perceptual hash; a photo for a ``document`` with a NIK printed on it (KTP, KK) is read by
     OCR too, within what is left of the deadline."""
@@ -42,7 +43,7 @@ def media_checker(deadline: Deadline, cache: dict) -> Callable[..., MediaItem]:
                              kind=checked.kind, content_type=checked.content_type, size=checked.size,
                              width=checked.width, height=checked.height, sharpness=checked.sharpness)
             if checked.ok:
-                item.sha256, _ = settings.media_store().save(checked.content)
+                item.sha256, item.content = hashlib.sha256(checked.content).hexdigest(), checked.content
             if checked.ok and checked.kind == "image":
                 item.phash = reuse.hash_of(checked.content)
                 if document in ocr.READABLE and settings.ocr_enabled:

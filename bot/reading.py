@@ -35,16 +35,18 @@ def read_document(document_id: int) -> str | None:
     session.close()  # no connection held during the read
     try:
         content = settings.media_store().read(sha256)
-    except (FileNotFoundError, ValueError) as exc:  # purged meanwhile, or a key no longer configured
+    except (FileNotFoundError, ValueError) as exc:  # purged meanwhile, or its key no longer configured
         log.warning("document id=%s not read: %s", document_id, type(exc).__name__)
-        return None
-    reading = ocr.reader().read(content, settings.ocr_background_timeout, kind)
+        reading = ocr.Reading(ocr.FAILED)  # settled: not queued again on every sweep
+    else:
+        reading = ocr.reader().read(content, settings.ocr_background_timeout, kind)
     metrics.incr(f"ocr_{reading.status}")
     session = db.session()
     written = session.execute(update(Document).where(Document.id == document_id, Document.ocr.is_(None))
                               .values(ocr=reading.as_json(), ocr_nik=reading.nik if reading.confident else None)
                               .execution_options(synchronize_session=False)).rowcount
-    case = session.get(Case, session.scalar(select(Document.case_id).where(Document.id == document_id)))
+    case_id = session.scalar(select(Document.case_id).where(Document.id == document_id))
+    case = session.get(Case, case_id) if case_id is not None else None
     if written and case is not None:
         session.expire(case, ["documents"])
         reuse.record_matches(session, case)

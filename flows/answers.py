@@ -50,7 +50,7 @@ def handle(ctx: Context, state: dict, inp: Input) -> list[str]:
         return _offer_switch(ctx, flow, run, inp.kind.split(":", 1)[1])
     if inp.kind == "status" and "case_status" in ctx.flows and flow.id != "case_status":
         return _status_now(ctx, state, inp)
-    if run.get("nik_check"):
+    if run.get("nik_check") and not (inp.media and step.type == "photo"):  # a photo fills its step; asked after
         return _nik_choice(ctx, state, flow, step, run, inp)
     consume = {"text": _text, "choice": _choice, "photo": _photo, "confirm": _confirm}[step.type]
     return consume(ctx, state, flow, step, run, inp)
@@ -114,7 +114,7 @@ def prefill(ctx: Context, state: dict, message_id: int, candidates: list[str]) -
 def answers_step(step: Step, run: dict, body: str, product: Product, validators) -> bool:
     """Would ``body`` answer the question ``step`` asks (before anything is changed)?"""
     if step.type == "text":
-        if step.get("optional") and normalise(body) in product.words("skip"):
+        if engine.skippable(step, run) and normalise(body) in product.words("skip"):
             return True
         try:
             validators[step.get("validator")](body, run["values"])
@@ -124,7 +124,7 @@ def answers_step(step: Step, run: dict, body: str, product: Product, validators)
     if step.type == "choice":
         return choice_value(step, body) is not None
     if step.type == "photo":
-        return bool(step.get("optional")) and normalise(body) in product.words("skip")
+        return engine.skippable(step, run) and normalise(body) in product.words("skip")
     return False
 
 
@@ -142,12 +142,12 @@ def _wrong_media(ctx: Context, flow: Flow, step: Step, run: dict, kind: str | No
 
 
 def _text(ctx, state, flow, step, run, inp) -> list[str]:
-    if inp.media and inp.media[0].problem != "not_needed" and takes_nik_photo(flow, step) and not inp.body.strip():
+    if inp.media and inp.media[0].problem != "not_needed" and takes_nik_photo(flow, step):  # a caption is ignored
         return _nik_from_photo(ctx, state, flow, step, run, inp)
     if (inp.media or inp.media_kind) and not inp.body.strip():
         return _wrong_media(ctx, flow, step, run, inp.media_kind)
     key = step.get("save_as", step.id)
-    if step.get("optional") and normalise(inp.body) in ctx.product.words("skip"):
+    if engine.skippable(step, run) and normalise(inp.body) in ctx.product.words("skip"):
         run["values"][key], run["values"][key + "_text"] = "", "—"
         return advance(ctx, state, run, step)
     try:
@@ -155,6 +155,8 @@ def _text(ctx, state, flow, step, run, inp) -> list[str]:
     except Invalid as exc:
         return fail(ctx, flow, step, run, exc.code)
     run["values"][key], run["values"][key + "_text"] = value, display(value)
+    if takes_nik_photo(flow, step):
+        _nik_source(run, key, "diketik warga")
     return advance(ctx, state, run, step)
 
 
@@ -229,6 +231,8 @@ def _confirm(ctx, state, flow, step, run, inp) -> list[str]:
 # ------------------------------------------------------------------------------ photos
 def _store_document(ctx: Context, run: dict, step: Step, item: MediaItem, message_id: int) -> None:
     kind = step.get("document")
+    if item.content is not None:  # the file is written with the row that names it (idempotent, by hash)
+        ctx.settings.media_store().save(item.content)
     document = Document(
         citizen_id=ctx.citizen.id, inbound_message_id=message_id, media_index=item.index, kind=kind,
         content_type=item.content_type, size=item.size, sha256=item.sha256, width=item.width, height=item.height,
@@ -263,7 +267,7 @@ def _photo(ctx, state, flow, step, run, inp) -> list[str]:
     if inp.media_kind not in (None, "photo", "document"):  # a voice note, a sticker, a location…
         return _wrong_media(ctx, flow, step, run, inp.media_kind)
     if not inp.media:
-        if step.get("optional") and normalise(inp.body) in ctx.product.words("skip"):
+        if engine.skippable(step, run) and normalise(inp.body) in ctx.product.words("skip"):
             return advance(ctx, state, run, step)
         return fail(ctx, flow, step, run, "photo_expected")
     received: list[str] = []
@@ -328,6 +332,12 @@ def _nik_steps(flow: Flow, run: dict) -> list[Step]:
     return [s for s in flow.steps.values() if takes_nik_photo(flow, s) and s.get("save_as", s.id) in run["values"]]
 
 
+def _nik_source(run: dict, key: str, source: str) -> None:
+    """Where the participant's NIK came from, for the officer (the last answer's: never a stale one)."""
+    if key == "nik":
+        run["values"]["nik_choice"] = source
+
+
 def _valid_nik(ctx: Context, run: dict, nik: str) -> bool:
     try:
         ctx.validators[NIK_VALIDATOR](nik, run["values"])
@@ -366,7 +376,7 @@ def _nik_choice(ctx, state, flow, step, run, inp) -> list[str]:
     run.pop("nik_check")
     kept = text(ctx.product, flow, "nik_mismatch_kept", {"nik": chosen})
     if chosen == check["nik_typed"]:
-        run["values"]["nik_choice"] = "sesuai ketikan, beda dengan foto KTP"
+        _nik_source(run, check["key"], "sesuai ketikan, beda dengan foto KTP")
         return [kept + "\n\n" + prompt(ctx.product, flow, step, run)]
     # The card's NIK: answered to the NIK question again, so the flow's checks run on it (a NIK the card
     # already has, say); the answers after it are kept and the flow goes on where it was.
@@ -377,7 +387,7 @@ def _nik_choice(ctx, state, flow, step, run, inp) -> list[str]:
         run["step"] = check["step"]
     replies = handle(ctx, state, Input(inp.message_id, chosen))
     if "run" in state and state["run"]["values"].get(check["key"]) == chosen:
-        state["run"]["values"]["nik_choice"] = "sesuai foto KTP"
+        _nik_source(state["run"], check["key"], "sesuai foto KTP")
     return [kept + "\n\n" + replies[0]] + replies[1:] if replies else [kept]
 
 
@@ -399,5 +409,5 @@ def _nik_from_photo(ctx, state, flow, step, run, inp) -> list[str]:
         return _joined(received, [text(ctx.product, flow, "nik_not_read") + "\n\n" + prompt(ctx.product, flow, step, run)])
     key = step.get("save_as", step.id)
     run["values"][key], run["values"][key + "_text"] = read, display(read)
-    run["values"]["nik_choice"] = "dibaca dari foto KTP"
+    _nik_source(run, key, "dibaca dari foto KTP")
     return _joined(received + [text(ctx.product, flow, "nik_from_photo", {"nik": read})], advance(ctx, state, run, step))

@@ -73,6 +73,11 @@ def runnable(flows: dict, run: dict | None) -> bool:
     return bool(run) and run.get("flow") in flows and run.get("step") in flows[run["flow"]].steps
 
 
+def skippable(step: Step, run: dict) -> bool:
+    """An optional question may be skipped ("lewati") — except when an officer asked for it again."""
+    return bool(step.get("optional")) and not run.get("need_info_case")
+
+
 def prompt(product: Product, flow: Flow, step: Step, run: dict) -> str:
     if run.get("nik_check"):  # the NIK on the KTP photo differs from the one typed: that question first
         return text(product, flow, "nik_mismatch", run["nik_check"])
@@ -83,7 +88,7 @@ def prompt(product: Product, flow: Flow, step: Step, run: dict) -> str:
     if step.type == "confirm":
         return summary(product, flow, step, run)
     ask = render(step.get("ask"), values).rstrip()  # a value left empty leaves no blank line behind
-    if step.get("optional"):
+    if skippable(step, run):
         ask += "\n" + text(product, flow, "photo_optional_hint" if step.type == "photo" else "text_optional_hint")
     return ask
 

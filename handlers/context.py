@@ -31,6 +31,9 @@ class MediaItem:
     sharpness: float | None = None
     phash: str | None = None          # handlers.reuse.perceptual_hash (photos)
     ocr: dict | None = None           # handlers.ocr.Reading.as_json (KTP/KK photos, when OCR is on)
+    # The checked bytes, stored (encrypted, by sha256) only with the document that keeps them
+    # (flows.answers): a photo no step keeps leaves nothing on disk.
+    content: bytes | None = field(default=None, repr=False)
 
     @property
     def nik_read(self) -> str | None:

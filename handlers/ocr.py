@@ -139,6 +139,7 @@ class Reader:
         try:
             reading = future.result(timeout=max(timeout, 0.0))
         except FutureTimeout:
+            future.cancel()  # still waiting behind another read: never run it for nobody
             log.warning("ocr abandoned after %.1f s (deadline)", time.monotonic() - started)
             return Reading(TIMEOUT, seconds=time.monotonic() - started)
         except Exception as exc:  # the engine is a black box: any error is one failed read, shown as such
@@ -167,6 +168,8 @@ def read_fields(items: list[Item], kind: str = "ktp") -> Reading:
         return Reading(READ if niks and first[1] >= NIK_GATE else NOT_READ, nik=first[0] if first[1] >= NIK_GATE else None,
                        confidence=first[1], niks=niks, how="first number")
     nik, confidence, how = read_nik(rows)
+    if len(niks) > 1:  # a KTP shows one number: several are a KK (its own number first) or another document
+        nik, confidence, how = None, 0.0, "several numbers"
     confident = nik is not None and confidence >= NIK_GATE
     return Reading(READ if confident else NOT_READ, nik=nik if confident else None,
                    confidence=confidence if nik else 0.0, niks=niks, name=read_name(rows),

@@ -29,6 +29,8 @@ from PIL import Image, ImageOps
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from handlers.registry import LocalRegistry, MembershipRegistry
+from handlers.validators import CARD_DIGITS, NIK_DIGITS
 from storage.cases import Case, Document, DocumentMatch
 
 HASH_SIDE, HASH_KEEP = 32, 8  # 32 x 32 grey pixels, the 8 x 8 lowest frequencies: 64 bits
@@ -36,6 +38,8 @@ SAME_PHOTO_BITS = 3  # at most this many bits apart (bench: no pair of different
 BANDS = 4  # 4 x 16-bit bands: two hashes <= 3 bits apart share at least one band exactly (pigeonhole)
 CHECKED_KINDS = ("ktp", "kk")  # documents that identify someone (a receipt or a letter may well be shared)
 REASONS = ("same_file", "same_photo", "same_nik")
+# Where a case names its participant, most telling first (change_nik: the card, whose holder's NIK it changes).
+PARTICIPANT_FIELDS = ("card_number", "participant", "id_number", "nik")
 
 
 @lru_cache(maxsize=1)
@@ -86,27 +90,33 @@ class Match:
     distance: int | None = None
 
 
-def _participant(case: Case | None) -> str | None:
-    """Who a case is for: the card number or NIK it names (None when it names none)."""
+def _person(registry: MembershipRegistry, case: Case | None) -> str | None:
+    """Who a case is for, as one key: the NIK of the card number or NIK it names (the card number itself when
+    the registry does not know it), so that a card number on one case and its holder's NIK on another are
+    the same participant. None when the case names nobody."""
     fields = (case.fields or {}) if case else {}
-    for key in ("card_number", "participant", "id_number", "nik"):
-        value = str(fields.get(key) or "")
-        if value:
-            return value
+    for key in PARTICIPANT_FIELDS:
+        number = "".join(ch for ch in str(fields.get(key) or "") if ch.isdigit())
+        if len(number) == CARD_DIGITS:
+            member = registry.by_card(number)
+            return (member.nik if member and member.nik else None) or number
+        if len(number) == NIK_DIGITS:
+            return number
     return None
 
 
-def _reused(doc: Document, case: Case, other: Document, other_case: Case) -> bool:
+def _reused(registry: MembershipRegistry, doc: Document, case: Case, other: Document, other_case: Case) -> bool:
     """Another number, or another participant: the same citizen sending their own KTP twice is not reuse."""
     if doc.citizen_id != other.citizen_id:
         return True
-    mine, theirs = _participant(case), _participant(other_case)
+    mine, theirs = _person(registry, case), _person(registry, other_case)
     return bool(mine and theirs and mine != theirs)
 
 
 def matches_for(session, case: Case) -> list[Match]:
     """The documents of other cases that match this case's KTP/KK documents."""
     found: list[Match] = []
+    registry = LocalRegistry(session)
     for doc in [d for d in case.documents if d.kind in CHECKED_KINDS]:
         near = [Document.sha256 == doc.sha256]
         if doc.ocr_nik:
@@ -120,7 +130,7 @@ def matches_for(session, case: Case) -> list[Match]:
             .order_by(Document.id)).all()
         for other, other_case in candidates:
             match = _match(doc, other)
-            if match and _reused(doc, case, other, other_case):
+            if match and _reused(registry, doc, case, other, other_case):
                 found.append(match)
     return found
 

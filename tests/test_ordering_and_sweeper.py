@@ -62,7 +62,7 @@ def test_message_stored_while_redis_was_down_is_swept_and_answered(env, app, twi
 
     with app.app_context():
         assert Queue(queues.INBOUND, connection=queues.redis()).count == 0
-        assert sweep() == {"stuck_sends": 0, "inbound": 1, "outbound": 0, "cases": 0}
+        assert sweep() == {"stuck_sends": 0, "inbound": 1, "outbound": 0, "cases": 0, "readings": 0}
         assert sweep()["inbound"] == 0  # already waiting in the queue: not enqueued twice
         assert Queue(queues.INBOUND, connection=queues.redis()).count == 1
     run_jobs(app)
@@ -85,7 +85,7 @@ def test_queues_lost_in_a_redis_restart_are_rebuilt_by_the_sweeper(app, client, 
         session.commit()
     redis_conn.flushdb()
     with app.app_context():
-        assert sweep() == {"stuck_sends": 0, "inbound": 0, "outbound": 2, "cases": 0}
+        assert sweep() == {"stuck_sends": 0, "inbound": 0, "outbound": 2, "cases": 0, "readings": 0}
         assert sweep()["outbound"] == 0  # already waiting in the queue: not enqueued twice
         assert Queue(queues.OUTBOUND, connection=queues.redis()).count == 2
     run_jobs(app)
