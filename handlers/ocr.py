@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 NIK_GATE = 0.9  # weakest digit's probability for a confident NIK (bench/ocr_nik.py: no false mismatch)
 MAX_SIDE = 1280  # photos are scaled down to this long side first (as measured: faster, no less exact)
 MIN_TIMEOUT = 1.0  # seconds: with less left of the message's deadline, the photo is not read
-# Document kinds read while the citizen waits: a KTP (one card, ~25 text boxes, ~1 s). A KK is a dense table
-# (a hundred boxes and more, 5-20 s on a busy core): read in the chat it would hold the citizen's reply.
+# Document kinds read while the citizen waits: a KTP (one card, ~30 text boxes, median 1.5 s on a busy 2-core
+# machine). A KK is a dense table (~90 boxes on a generated one, median 3.2 s and up to 7.7 s there; a real KK
+# is denser): read in the chat it would hold the citizen's reply (bench/ocr_nik.py --kk).
 READABLE = ("ktp",)
 READ_LATER = ("kk",)  # read in the background once the case is in (bot.reading); its NIKs are listed for the officer
 

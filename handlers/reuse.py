@@ -6,10 +6,11 @@ Three signals, measured on generated cards by bench/photo_reuse.py (docs/photo-r
 - ``same_file``: the same bytes (SHA-256): a forward of the very file. No false positive possible.
 - ``same_nik``: the same NIK read off the card with confidence (handlers.ocr): any copy of the card,
   re-photographed or not, that OCR can read.
-- ``same_photo``: perceptual hashes (a 64-bit DCT hash, ``perceptual_hash``) at most SAME_PHOTO_BITS apart:
-  the same picture re-encoded, rescaled or slightly cropped — unless OCR read both and the NIKs differ
-  (different cards of one template are near too). Re-photographed copies are *not* near their original
-  (a global hash sees the template and the light, not the text): only the NIK finds those.
+- ``same_photo``: identical perceptual hashes (a 64-bit DCT hash, ``perceptual_hash``): the same picture
+  re-encoded or rescaled — unless OCR read both and the NIKs differ. The weakest signal: different cards of
+  one layout can share a hash too (measured: 2 pairs of 21,315 generated KTPs), so the officer is told it
+  is a likeness, not proof. Re-photographed copies are *not* near their original (a global hash sees the
+  template and the light, not the text): only the NIK finds those.
 
 A match is information for the officer, never a refusal: a family sharing one KK, or a relative helping
 from their own phone, is legitimate and the officer judges it.
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from PIL import Image, ImageOps
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from handlers.registry import LocalRegistry, MembershipRegistry
@@ -34,8 +35,10 @@ from handlers.validators import CARD_DIGITS, NIK_DIGITS
 from storage.cases import Case, Document, DocumentMatch
 
 HASH_SIDE, HASH_KEEP = 32, 8  # 32 x 32 grey pixels, the 8 x 8 lowest frequencies: 64 bits
-SAME_PHOTO_BITS = 3  # at most this many bits apart (bench: no pair of different cards that near at 64 bits)
-BANDS = 4  # 4 x 16-bit bands: two hashes <= 3 bits apart share at least one band exactly (pigeonhole)
+# Identical hashes only. Different cards of one layout come within 0-2 bits of each other (every hash has 32
+# bits set, so distances are even): at <= 2 bits 0.18 % of pairs of different generated KTPs matched, at 0
+# bits 2 pairs in 21,315, finding 58 % of forwarded copies (bench/photo_reuse.py, docs/photo-reuse.md).
+SAME_PHOTO_BITS = 0
 CHECKED_KINDS = ("ktp", "kk")  # documents that identify someone (a receipt or a letter may well be shared)
 REASONS = ("same_file", "same_photo", "same_nik")
 # Where a case names its participant, most telling first (change_nik: the card, whose holder's NIK it changes).
@@ -52,7 +55,7 @@ def _cosines() -> tuple[tuple[float, ...], ...]:
 def perceptual_hash(image: Image.Image) -> str:
     """A 64-bit DCT hash of the image as 16 hex digits: each kept frequency above their median is a 1."""
     gray = ImageOps.exif_transpose(image).convert("L").resize((HASH_SIDE, HASH_SIDE), Image.Resampling.LANCZOS)
-    pixels = list(gray.getdata())
+    pixels = list(gray.tobytes())  # one byte per grey pixel
     cos = _cosines()
     across = [[sum(p * c for p, c in zip(pixels[y * HASH_SIDE:(y + 1) * HASH_SIDE], cos[u])) for u in range(HASH_KEEP)]
               for y in range(HASH_SIDE)]
@@ -75,11 +78,6 @@ def hash_of(content: bytes) -> str | None:
 def distance(a: str, b: str) -> int:
     """Differing bits of two hashes."""
     return bin(int(a, 16) ^ int(b, 16)).count("1")
-
-
-def _bands(phash: str) -> list[str]:
-    width = len(phash) // BANDS
-    return [phash[i * width:(i + 1) * width] for i in range(BANDS)]
 
 
 @dataclass(frozen=True)
@@ -122,8 +120,7 @@ def matches_for(session, case: Case) -> list[Match]:
         if doc.ocr_nik:
             near.append(Document.ocr_nik == doc.ocr_nik)
         if doc.phash:
-            width = len(doc.phash) // BANDS
-            near += [func.substr(Document.phash, 1 + i * width, width) == band for i, band in enumerate(_bands(doc.phash))]
+            near.append(Document.phash == doc.phash)
         candidates = session.execute(
             select(Document, Case).join(Case, Document.case_id == Case.id)
             .where(Document.case_id != case.id, Document.kind.in_(CHECKED_KINDS), Document.id != doc.id, or_(*near))

@@ -98,7 +98,7 @@ OCR_STATUS_LABELS = {  # handlers.ocr's statuses, as officers read them
     "failed": "gagal dibaca (gangguan sistem)", "off": "pembacaan otomatis mati",
 }
 REUSE_LABELS = {  # handlers.reuse's reasons
-    "same_file": "berkas yang sama persis", "same_photo": "foto yang sama (dikirim ulang / diperkecil)",
+    "same_file": "berkas yang sama persis", "same_photo": "foto sangat mirip (bisa foto yang sama dikirim ulang, bisa kartu lain; periksa)",
     "same_nik": "NIK yang sama terbaca di kartu",
 }
 

@@ -100,9 +100,9 @@ class Document(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     sharpness: Mapped[float | None]  # variance of the Laplacian
-    # A 64-bit DCT perceptual hash (16 hex digits) of a photo: the same picture re-encoded or rescaled is
-    # within a few bits (handlers.reuse). None for a PDF.
-    phash: Mapped[str | None] = mapped_column(String(16))
+    # A 64-bit DCT perceptual hash (16 hex digits) of a photo: the same picture re-encoded or rescaled has
+    # the same one, mostly (handlers.reuse). None for a PDF.
+    phash: Mapped[str | None] = mapped_column(String(16), index=True)
     # What OCR read off a KTP/KK photo (handlers.ocr.Reading.as_json): status, NIK and its confidence, every
     # confident 16-digit number, name, date of birth. None: not a readable kind, or sent before OCR.
     ocr: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))  # None: SQL NULL, "not read"

@@ -37,11 +37,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('ocr', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('ocr_nik', sa.String(length=16), nullable=True))
         batch_op.create_index(batch_op.f('ix_documents_ocr_nik'), ['ocr_nik'], unique=False)
+        batch_op.create_index(batch_op.f('ix_documents_phash'), ['phash'], unique=False)
 
 
 
 def downgrade() -> None:
     with op.batch_alter_table('documents', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_documents_phash'))
         batch_op.drop_index(batch_op.f('ix_documents_ocr_nik'))
         batch_op.drop_column('ocr_nik')
         batch_op.drop_column('ocr')
