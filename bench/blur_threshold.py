@@ -132,7 +132,10 @@ def render(layout: str, width: int, height: int, seed: int) -> Image.Image:
 def lighting_and_noise(img: Image.Image, rng: random.Random, sigma: float) -> Image.Image:
     """Uneven lighting (a gradient from one side) and Gaussian sensor noise."""
     shade = Image.linear_gradient("L").rotate(rng.choice([0, 90, 180, 270])).resize(img.size)
-    shade = shade.point(lambda v: 255 - int(v * rng.uniform(0.15, 0.35)))
+    # One depth per photo: drawn once, outside the lambda (point() calls it for each of the 256 levels, so a
+    # draw inside it made a new factor per level: stripes 3-4 px wide instead of one smooth gradient).
+    depth = rng.uniform(0.15, 0.35)
+    shade = shade.point(lambda v: 255 - int(v * depth))
     img = ImageChops.multiply(img, Image.merge("RGB", [shade] * 3))
     noise = Image.effect_noise(img.size, sigma)
     return ImageChops.add(img, Image.merge("RGB", [noise] * 3), scale=1.0, offset=-128)
