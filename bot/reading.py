@@ -1,7 +1,7 @@
 """Reading a document with OCR in the background: a KK photo, once its case is in (handlers.ocr.READ_LATER).
 
-A KK is a dense table (a hundred text boxes and more): read while the citizen waits it would hold their
-reply for 5-20 s, so the ``reader`` process (Procfile) reads it from the ``documents`` queue instead. The
+A KK is a dense table (~90 text boxes on a generated one: median 3.2 s, up to 7.7 s in bench/ocr_nik.py --kk,
+and a real KK is denser): read while the citizen waits it would hold their reply, so the ``reader`` process (Procfile) reads it from the ``documents`` queue instead. The
 job takes the document's id, reloads it, closes the session before the slow read (the photo is read from
 the encrypted store), then writes what was read only if nobody did meanwhile (compare-and-set on
 ``ocr IS NULL``) and records the case's matches with other cases (handlers.reuse). A read that fails or

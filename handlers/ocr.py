@@ -216,7 +216,7 @@ def _digit_run(words: list[Word], min_real: int) -> tuple[str, float] | None:
     digits, confs, real = "", [], 0
     for text, conf, chars in words:
         body = text.lstrip(LEADING) if not digits else text
-        if not (body and all(ch.isdigit() or ch in DIGITLIKE for ch in body) and any(ch.isdigit() for ch in body)):
+        if not _digit_word(body):
             if digits:
                 break
             continue
@@ -252,9 +252,13 @@ def read_nik(rows: list[list[Item]]) -> tuple[str | None, float, str]:
     return None, 0.0, "none"
 
 
-def _is_digits(text: str) -> bool:
-    body = text.lstrip(LEADING)
+def _digit_word(body: str) -> bool:
+    """Digits and digit-like letters only, with at least one real digit."""
     return bool(body) and all(ch.isdigit() or ch in DIGITLIKE for ch in body) and any(ch.isdigit() for ch in body)
+
+
+def _is_digits(text: str) -> bool:
+    return _digit_word(text.lstrip(LEADING))
 
 
 def all_niks(rows: list[list[Item]]) -> list[tuple[str, float]]:
