@@ -81,11 +81,10 @@ def _documents(session, staff: Staff, case: Case, flow, product) -> list[review.
     other cases each was also sent for (a link where the officer may open that case)."""
     fields = case.fields or {}
     member, _key = review.find_member(LocalRegistry(session), fields)
-    scope = visibility.scope(session, staff)
     reuses: dict[int, list[review.ReuseView]] = {}
     for found in reuse.reuses_of(session, case.id):
         other = session.get(Case, found.other_case_id) if found.other_case_id else None
-        visible = other is not None and (scope is visibility.EVERY or other.branch_id in scope)
+        visible = other is not None and visibility.sees(session, staff, other)
         reuses.setdefault(found.document_id, []).append(
             review.ReuseView(found.other_ticket, review.REUSE_LABELS.get(found.reason, found.reason), visible))
     return review.document_views(case.documents, _document_label(flow, product), review.typed_nik(fields),
